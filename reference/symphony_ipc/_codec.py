@@ -1,0 +1,430 @@
+"""JSON and MessagePack codecs (spec/protocol.md section 6).
+
+Decoding has two paths. The fast path decodes canonical input straight into the model with
+msgspec, every constraint checked in C. Anything it refuses goes to the slow path: a plain decode
+followed by :func:`message_from_data`, which is the single place that decides which error code a
+bad message gets (ERR-002's order) and which tolerated variants are accepted (COD-006, COD-010).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Final, Literal
+
+import msgpack
+import msgspec
+
+from ._errors import (
+    InvalidPriority,
+    MessageTooLarge,
+    MissingField,
+    ProtocolError,
+    SerializationError,
+    UuidParseError,
+)
+from ._ids import parse_uuid, uuid_from_bytes, uuid_to_bytes
+from ._model import (
+    Header,
+    Message,
+    MessageType,
+    ProtocolVersion,
+    Ttl,
+    check_endpoint,
+    check_message_type,
+    check_metadata_key,
+)
+from ._time import NS, Timestamp, format_rfc3339, parse_rfc3339
+
+MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
+MAX_DEPTH: Final = 64  # we accept this deep (ENV-014 asks for at least 32)
+U16: Final = 0xFFFF
+U32: Final = 0xFFFF_FFFF
+U64: Final = 0xFFFF_FFFF_FFFF_FFFF
+
+Codec = Literal["json", "msgpack"]
+CODECS: Final[tuple[Codec, ...]] = ("json", "msgpack")
+
+
+# ---------------------------------------------------------------- the slow path: data -> Message
+
+
+def _require(obj: dict[str, Any], key: str, where: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise MissingField(f"{where}{key}") from None
+
+
+def _uint(value: object, bound: int, field: str) -> int:
+    if type(value) is not int or not 0 <= value <= bound:
+        raise SerializationError(f"{field}: expected an integer in [0, {bound}], got {value!r}", field=field)
+    return value
+
+
+def check_value(value: object, depth: int = 0) -> None:
+    """Check that ``value`` is in the JSON data model and nested at most MAX_DEPTH deep."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return
+    if t is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise SerializationError(f"{value!r} is not a JSON number")
+        return
+    if depth >= MAX_DEPTH:
+        raise SerializationError(f"value nested deeper than {MAX_DEPTH} levels")
+    if t is list:
+        for item in value:  # type: ignore[attr-defined]
+            check_value(item, depth + 1)
+        return
+    if t is dict:
+        for k, item in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str:
+                raise SerializationError(f"map key {k!r} is not a string")
+            check_value(item, depth + 1)
+        return
+    raise SerializationError(f"a {t.__name__} is not a value of the JSON data model")
+
+
+def _ok(value: Any) -> Any:
+    """Raise a fault another codec found while converting this member, at its place in ERR-002's order."""
+    if isinstance(value, ProtocolError):
+        raise value
+    return value
+
+
+def message_from_data(obj: object) -> Message:
+    """Validate a message in its JSON data-model form and build it, raising the spec's error."""
+    if type(obj) is not dict:
+        raise SerializationError(f"a message is an object, got {type(obj).__name__}")
+    h = _require(obj, "header", "")
+    if type(h) is not dict:
+        raise SerializationError(f"header: expected an object, got {type(h).__name__}")
+    mid = parse_uuid(_ok(_require(h, "id", "header.")), "id")
+    cid_raw = _ok(h.get("correlation_id"))
+    cid = None if cid_raw is None else parse_uuid(cid_raw, "correlation_id")
+    mtype = check_message_type(_require(h, "message_type", "header."))
+    source = check_endpoint(_require(h, "source", "header."), "source")
+    target = check_endpoint(_require(h, "target", "header."), "target")
+    ts = _ok(_require(h, "timestamp", "header."))
+    ts_ns = ts.ns if isinstance(ts, Timestamp) else parse_rfc3339(ts)
+    ttl_raw = _ok(h.get("ttl"))
+    ttl = None
+    if ttl_raw is not None:
+        if type(ttl_raw) is not dict:
+            raise SerializationError(f"ttl: expected null or an object, got {type(ttl_raw).__name__}")
+        secs = _uint(_require(ttl_raw, "secs", "ttl."), U64, "ttl.secs")
+        nanos = _uint(_require(ttl_raw, "nanos", "ttl."), NS - 1, "ttl.nanos")
+        ttl = Ttl(secs, nanos)
+    prio = _require(h, "priority", "header.")
+    if type(prio) is not int:
+        raise SerializationError(f"priority: expected an integer, got {prio!r}")
+    if not -1000 <= prio <= 1000:
+        raise InvalidPriority(f"priority {prio} is outside [-1000, 1000]", priority=prio)
+    ver = _ok(_require(h, "version", "header."))
+    if type(ver) is not dict:
+        raise SerializationError(f"version: expected an object, got {type(ver).__name__}")
+    major = _uint(_require(ver, "major", "version."), U16, "version.major")
+    minor = _uint(_require(ver, "minor", "version."), U16, "version.minor")
+    payload = _require(obj, "payload", "")
+    check_value(payload)
+    metadata = _require(obj, "metadata", "")
+    if type(metadata) is not dict:
+        raise SerializationError(f"metadata: expected an object, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        check_metadata_key(key)
+        check_value(value, 1)
+    if mtype is MessageType.RESPONSE and cid is None:
+        raise MissingField("correlation_id", "a Response needs a correlation_id")
+    return Message(
+        Header(mid, cid, mtype, source, target, Timestamp(ts_ns), ttl, prio, ProtocolVersion(major, minor)),
+        payload,
+        metadata,
+    )
+
+
+def message_to_data(msg: Message) -> dict[str, Any]:
+    """The JSON data-model form of a message (what the JSON codec writes, as Python objects)."""
+    h = msg.header
+    return {
+        "header": {
+            "id": h.id,
+            "correlation_id": h.correlation_id,
+            "message_type": h.message_type.value,
+            "source": h.source,
+            "target": h.target,
+            "timestamp": format_rfc3339(h.timestamp.ns),
+            "ttl": None if h.ttl is None else {"secs": h.ttl.secs, "nanos": h.ttl.nanos},
+            "priority": h.priority,
+            "version": {"major": h.version.major, "minor": h.version.minor},
+        },
+        "payload": msg.payload,
+        "metadata": msg.metadata,
+    }
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def _enc_hook(obj: Any) -> Any:
+    if type(obj) is Timestamp:
+        return format_rfc3339(obj.ns)
+    raise SerializationError(f"a {type(obj).__name__} is not a value of the JSON data model")
+
+
+def _strict_ts(tp: type, obj: Any) -> Any:
+    if tp is Timestamp:
+        try:
+            return Timestamp(parse_rfc3339(obj, lenient=False))
+        except SerializationError as e:
+            raise ValueError(str(e)) from None  # msgspec turns ValueError into a ValidationError
+    raise NotImplementedError
+
+
+def _py(pattern: str) -> str:
+    return pattern[:-1] + r"\Z"  # msgspec uses Python's re: "$" would let a trailing "\n" through
+
+
+from ._ids import CANONICAL_UUID as _UUID  # noqa: E402
+from ._model import ENDPOINT_ID_PATTERN as _EP  # noqa: E402
+from ._model import METADATA_KEY_PATTERN as _MK  # noqa: E402
+
+_Uuid = Annotated[str, msgspec.Meta(pattern=_py(_UUID))]
+_Ep = Annotated[str, msgspec.Meta(pattern=_py(_EP))]
+
+
+class _TtlW(msgspec.Struct, gc=False):
+    secs: Annotated[int, msgspec.Meta(ge=0)]  # msgspec caps typed ints at u64
+    nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]
+
+
+class _VerW(msgspec.Struct, gc=False):
+    major: Annotated[int, msgspec.Meta(ge=0, le=U16)]
+    minor: Annotated[int, msgspec.Meta(ge=0, le=U16)]
+
+
+class _HeaderW(msgspec.Struct, gc=False):
+    id: _Uuid
+    correlation_id: _Uuid | None
+    message_type: MessageType
+    source: _Ep
+    target: _Ep
+    timestamp: Timestamp
+    ttl: _TtlW | None
+    priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)]
+    version: _VerW
+
+
+class _MessageW(msgspec.Struct, gc=False):
+    header: _HeaderW
+    payload: Any
+    metadata: dict[Annotated[str, msgspec.Meta(pattern=_py(_MK))], Any]
+
+
+_json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+_json_fast = msgspec.json.Decoder(_MessageW, dec_hook=_strict_ts)
+_json_any = msgspec.json.Decoder()
+
+
+def encode_json(msg: Message) -> bytes:
+    """Encode in the canonical JSON form (COD-001)."""
+    if type(msg.payload) is not str:
+        check_value(msg.payload)
+    if msg.metadata:
+        for k, v in msg.metadata.items():
+            check_metadata_key(k)
+            check_value(v, 1)
+    out = _json_encoder.encode(msg)
+    if len(out) > MAX_MESSAGE_SIZE:
+        raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
+    return out
+
+
+def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
+    """Decode one JSON message; raise a :class:`ProtocolError` subclass with the spec's code."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise MessageTooLarge(f"message is {len(data)} bytes, over {MAX_MESSAGE_SIZE}")
+    try:
+        w = _json_fast.decode(data)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
+        return _decode_json_slow(data)
+    h = w.header
+    if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
+        raise MissingField("correlation_id", "a Response needs a correlation_id")
+    try:
+        if type(w.payload) is not str:
+            check_value(w.payload)
+        for v in w.metadata.values():
+            check_value(v, 1)
+    except SerializationError:
+        return _decode_json_slow(data)
+    ttl = None if h.ttl is None else Ttl(h.ttl.secs, h.ttl.nanos)
+    return Message(
+        Header(
+            h.id,
+            h.correlation_id,
+            h.message_type,
+            h.source,
+            h.target,
+            h.timestamp,
+            ttl,
+            h.priority,
+            ProtocolVersion(h.version.major, h.version.minor),
+        ),
+        w.payload,
+        w.metadata,
+    )
+
+
+def _decode_json_slow(data: bytes | bytearray | memoryview) -> Message:
+    try:
+        obj = _json_any.decode(data)
+    except RecursionError:
+        raise SerializationError("JSON nested too deeply") from None
+    except (msgspec.MsgspecError, UnicodeDecodeError, ValueError) as e:
+        raise SerializationError(f"malformed JSON: {e}") from None
+    try:
+        return message_from_data(obj)
+    except RecursionError:
+        raise SerializationError("JSON nested too deeply") from None
+
+
+# ---------------------------------------------------------------- MessagePack
+
+
+def encode_msgpack(msg: Message) -> bytes:
+    """Encode in the canonical MessagePack layout (COD-101, COD-102)."""
+    h = msg.header
+    if type(msg.payload) is not str:
+        check_value(msg.payload)
+    for k, v in msg.metadata.items():
+        check_metadata_key(k)
+        check_value(v, 1)
+    ttl = h.ttl
+    try:
+        out: bytes = msgpack.packb(
+            [
+                [
+                    uuid_to_bytes(h.id),
+                    None if h.correlation_id is None else uuid_to_bytes(h.correlation_id),
+                    h.message_type.value,
+                    h.source,
+                    h.target,
+                    msgpack.Timestamp.from_unix_nano(h.timestamp.ns),
+                    None if ttl is None else [ttl.secs, ttl.nanos],
+                    h.priority,
+                    [h.version.major, h.version.minor],
+                ],
+                msg.payload,
+                msg.metadata,
+            ],
+            use_bin_type=True,
+        )
+    except (OverflowError, TypeError, ValueError) as e:
+        raise SerializationError(f"cannot encode as MessagePack: {e}") from None
+    if len(out) > MAX_MESSAGE_SIZE:
+        raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
+    return out
+
+
+def _mp_uuid(value: object, field: str) -> str | ProtocolError:
+    if type(value) is not bytes or len(value) != 16:
+        return UuidParseError(f"{field}: expected bin 8 of 16 bytes, got {value!r:.60}", field=field)
+    return uuid_from_bytes(value)
+
+
+def _mp_array(value: object, n: int, field: str) -> list[Any] | ProtocolError:
+    if type(value) is not list:
+        return SerializationError(f"{field}: expected an array of {n}, got {type(value).__name__}")
+    if len(value) != n:
+        if len(value) < n:
+            return MissingField(field, f"{field}: expected an array of {n}, got {len(value)} items")
+        return SerializationError(f"{field}: expected an array of {n}, got {len(value)} items")
+    return value
+
+
+def _mp_timestamp(value: object) -> Timestamp | ProtocolError:
+    if not isinstance(value, msgpack.Timestamp):
+        return SerializationError(f"timestamp: expected extension -1, got {value!r:.60}")
+    ns = value.to_unix_nano()
+    if not _MIN_NS <= ns <= _MAX_NS:
+        return SerializationError("timestamp is outside years 0001-9999")
+    return Timestamp(ns)
+
+
+_MIN_NS: Final = -62135596800 * NS
+_MAX_NS: Final = 253402300799 * NS + NS - 1
+
+
+def decode_msgpack(data: bytes | bytearray | memoryview) -> Message:
+    """Decode one MessagePack message; raise a :class:`ProtocolError` subclass with the spec's code."""
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise MessageTooLarge(f"message is {len(data)} bytes, over {MAX_MESSAGE_SIZE}")
+    try:
+        obj = msgpack.unpackb(data, raw=False, timestamp=0, strict_map_key=False)
+    except RecursionError:
+        raise SerializationError("MessagePack nested too deeply") from None
+    except Exception as e:  # msgpack raises many unrelated types for malformed input
+        raise SerializationError(f"malformed MessagePack: {type(e).__name__}: {e}") from None
+    msg = _ok(_mp_array(obj, 3, "message"))
+    h = _ok(_mp_array(msg[0], 9, "header"))
+    ttl: Any = h[6]
+    if ttl is not None:
+        ttl = _mp_array(ttl, 2, "ttl")
+        if not isinstance(ttl, ProtocolError):
+            ttl = {"secs": ttl[0], "nanos": ttl[1]}
+    ver: Any = _mp_array(h[8], 2, "version")
+    if not isinstance(ver, ProtocolError):
+        ver = {"major": ver[0], "minor": ver[1]}
+    data_form = {
+        "header": {
+            "id": _mp_uuid(h[0], "id"),
+            "correlation_id": None if h[1] is None else _mp_uuid(h[1], "correlation_id"),
+            "message_type": h[2],
+            "source": h[3],
+            "target": h[4],
+            "timestamp": _mp_timestamp(h[5]),
+            "ttl": ttl,
+            "priority": h[7],
+            "version": ver,
+        },
+        "payload": msg[1],
+        "metadata": msg[2],
+    }
+    try:
+        return message_from_data(data_form)
+    except RecursionError:
+        raise SerializationError("MessagePack nested too deeply") from None
+
+
+def encode(msg: Message, codec: Codec = "json") -> bytes:
+    if codec == "json":
+        return encode_json(msg)
+    if codec == "msgpack":
+        return encode_msgpack(msg)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def decode(data: bytes | bytearray | memoryview, codec: Codec = "json") -> Message:
+    if codec == "json":
+        return decode_json(data)
+    if codec == "msgpack":
+        return decode_msgpack(data)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+__all__ = [
+    "CODECS",
+    "MAX_MESSAGE_SIZE",
+    "Codec",
+    "ProtocolError",
+    "decode",
+    "decode_json",
+    "decode_msgpack",
+    "encode",
+    "encode_json",
+    "encode_msgpack",
+    "message_from_data",
+    "message_to_data",
+]

@@ -1,0 +1,23 @@
+"""The ``symphony-ipc`` command: the reference implementation's CLI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="symphony-ipc", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"symphony-ipc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
