@@ -1,0 +1,116 @@
+"""What the suite needs from an implementation under test, whatever its language.
+
+Messages cross this interface in their JSON data-model form (the parsed canonical JSON wire form,
+``spec/message.schema.json``) and encoded messages as ``bytes``, so an in-process Python
+implementation and an out-of-process one behind the driver protocol look the same to the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+#: Profiles of the spec an implementation may declare (spec/requirements.json "profile").
+PROFILES: tuple[str, ...] = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning")
+CODECS: tuple[str, ...] = ("json", "msgpack")
+
+MessageData = dict[str, Any]
+"""A message in its JSON data-model form: ``{"header": {...}, "payload": ..., "metadata": {...}}``."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    profiles: frozenset[str]
+    codecs: frozenset[str]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"profiles": sorted(self.profiles), "codecs": sorted(self.codecs)}
+
+
+@dataclass(frozen=True)
+class ImplInfo:
+    """Who the implementation under test says it is (the driver handshake's answer)."""
+
+    name: str
+    version: str
+    language: str
+    spec_version: str
+    capabilities: Capabilities
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ImplError(Exception):
+    """The implementation reported a protocol error with one of the spec's codes (an expected outcome)."""
+
+    def __init__(self, code: str, message: str = "", details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+
+
+class ImplSkipped(Exception):
+    """The implementation declined an operation it does not support; the case is skipped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ImplBroken(Exception):
+    """The implementation misbehaved (timeout, crash, garbage, schema-invalid answer, lie).
+
+    The case is *errored*, not failed; ``evidence`` holds what the report shows (request,
+    response, stderr tail, ...).
+    """
+
+    def __init__(self, message: str, evidence: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.evidence = dict(evidence or {})
+
+
+@runtime_checkable
+class Implementation(Protocol):
+    """The operations the conformance suite drives. Every method may raise :class:`ImplError`
+    (a protocol error the spec defines), :class:`ImplSkipped` or :class:`ImplBroken`.
+    """
+
+    @property
+    def info(self) -> ImplInfo: ...
+
+    def set_clock(self, now_ns: int) -> None:
+        """Fix the implementation's notion of now (ns since the epoch) for build/receive."""
+
+    def build(self, fields: Mapping[str, Any]) -> MessageData:
+        """Build a message with the implementation's builder. ``fields`` may hold
+        ``message_type``, ``source``, ``target``, ``payload``, ``priority``, ``ttl``
+        (``{"secs", "nanos"}``), ``correlation_id`` and ``metadata`` (an object); absent ones are
+        not set on the builder. Id and timestamp come from the implementation (its clock)."""
+        ...
+
+    def encode(self, codec: str, message: MessageData) -> bytes:
+        """Encode ``message`` with ``codec`` (``json`` or ``msgpack``)."""
+        ...
+
+    def decode(self, codec: str, data: bytes) -> MessageData:
+        """Decode ``data`` with ``codec``; a rejected input raises :class:`ImplError`."""
+        ...
+
+    def receive(self, codec: str, data: bytes, receiver_version: tuple[int, int]) -> MessageData:
+        """Decode, then apply a receiver's checks at ``receiver_version`` and the clock's now
+        (version, then TTL: INVALID_PROTOCOL_VERSION, TTL_EXPIRED)."""
+        ...
+
+    def order(self, messages: Sequence[MessageData]) -> list[int]:
+        """Given messages in arrival order, return their indices in processing order."""
+        ...
+
+    def is_expired(self, message: MessageData, now_ns: int) -> bool: ...
+
+    def is_compatible(self, a: tuple[int, int], b: tuple[int, int]) -> bool: ...
+
+    def expects_response(self, message_type: str) -> bool: ...
+
+    def close(self) -> None:
+        """Free every resource; safe to call twice."""
