@@ -40,6 +40,7 @@ MAX_DEPTH: Final = 64  # we accept this deep (ENV-014 asks for at least 32)
 U16: Final = 0xFFFF
 U32: Final = 0xFFFF_FFFF
 U64: Final = 0xFFFF_FFFF_FFFF_FFFF
+_I64_MIN: Final = -(2**63)
 
 Codec = Literal["json", "msgpack"]
 CODECS: Final[tuple[Codec, ...]] = ("json", "msgpack")
@@ -64,7 +65,11 @@ def _uint(value: object, bound: int, field: str) -> int:
 def check_value(value: object, depth: int = 0) -> None:
     """Check that ``value`` is in the JSON data model and nested at most MAX_DEPTH deep."""
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str or t is bool or value is None:
+        return
+    if t is int:
+        if not _I64_MIN <= value <= U64:  # type: ignore[operator]
+            raise SerializationError(f"integer {value} is outside [-2^63, 2^64 - 1] (COD-008)")
         return
     if t is float:
         if not math.isfinite(value):  # type: ignore[arg-type]
@@ -193,7 +198,7 @@ _Ep = Annotated[str, msgspec.Meta(pattern=_py(_EP))]
 
 
 class _TtlW(msgspec.Struct, gc=False):
-    secs: Annotated[int, msgspec.Meta(ge=0)]  # msgspec caps typed ints at u64
+    secs: Annotated[int, msgspec.Meta(ge=0, le=U64)]
     nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]
 
 
@@ -250,8 +255,6 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
         return _decode_json_slow(data)
     h = w.header
-    if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
-        raise MissingField("correlation_id", "a Response needs a correlation_id")
     try:
         if type(w.payload) is not str:
             check_value(w.payload)
@@ -259,6 +262,8 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
             check_value(v, 1)
     except SerializationError:
         return _decode_json_slow(data)
+    if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
+        raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002
     ttl = None if h.ttl is None else Ttl(h.ttl.secs, h.ttl.nanos)
     return Message(
         Header(

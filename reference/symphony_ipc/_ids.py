@@ -40,7 +40,7 @@ def new_id() -> str:
 
 
 CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_canonical = re.compile(CANONICAL_UUID).match
+_canonical = re.compile(CANONICAL_UUID[1:-1]).fullmatch  # fullmatch: "$" would let a final "\n" in
 _lenient = re.compile(
     r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 ).fullmatch

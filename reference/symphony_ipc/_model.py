@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Any, Final
@@ -51,7 +52,9 @@ class Priority:
     @staticmethod
     def custom(level: int) -> int:
         """Return ``level`` if it is a valid priority, else raise :class:`InvalidPriority`."""
-        if type(level) is not int or not -1000 <= level <= 1000:
+        if type(level) is not int:
+            raise SerializationError(f"priority {level!r} is not an integer")  # PRI-002
+        if not -1000 <= level <= 1000:
             raise InvalidPriority(f"priority {level!r} is outside [-1000, 1000]", priority=level)
         return level
 
@@ -151,7 +154,9 @@ def check_endpoint(value: object, field: str = "endpoint") -> str:
 
 
 def check_metadata_key(key: object) -> str:
-    if not isinstance(key, str) or _meta_key(key) is None:
+    if not isinstance(key, str):
+        raise SerializationError(f"metadata key {key!r} is not a string")
+    if _meta_key(key) is None:
         raise InvalidMetadataKey(f"metadata key {key!r} is not valid", key=str(key))
     return key
 
@@ -224,8 +229,8 @@ class MessageBuilder:
         if value is None or isinstance(value, Ttl):
             self._ttl = value
         else:
-            if value < 0:
-                raise SerializationError(f"ttl: {value!r} is negative")
+            if not value >= 0 or value == math.inf:  # "not >=" also catches NaN
+                raise SerializationError(f"ttl: {value!r} is not a finite non-negative duration")
             self._ttl = Ttl.from_seconds(value)
         return self
 
