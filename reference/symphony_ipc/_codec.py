@@ -198,7 +198,7 @@ _Ep = Annotated[str, msgspec.Meta(pattern=_py(_EP))]
 
 
 class _TtlW(msgspec.Struct, gc=False):
-    secs: Annotated[int, msgspec.Meta(ge=0, le=U64)]
+    secs: Annotated[int, msgspec.Meta(ge=0)]  # msgspec takes no u64 bound: decode_json checks it
     nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]
 
 
@@ -261,6 +261,8 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
         for v in w.metadata.values():
             check_value(v, 1)
     except SerializationError:
+        return _decode_json_slow(data)
+    if h.ttl is not None and h.ttl.secs > U64:
         return _decode_json_slow(data)
     if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
         raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002
