@@ -13,9 +13,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"symphony-ipc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the version")
+    sub.add_parser(
+        "driver",
+        help="serve the reference over the conformance driver protocol on stdin/stdout (spec/driver/)",
+    )
     args = parser.parse_args(argv)
     if args.command == "version":
         print(__version__)
+    elif args.command == "driver":
+        from ._driver import serve
+
+        return serve()
     return 0
 
 

@@ -1,0 +1,218 @@
+"""The reference implementation served over the conformance driver protocol (spec/driver/README.md).
+
+One JSON request per line on stdin, one JSON response per line on stdout; stderr is the log.
+:class:`Driver` maps requests to responses and is reused by the harness's miniature drivers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Final
+
+from . import SPEC_VERSION, __version__
+from ._codec import CODECS, Codec, decode, encode, message_from_data, message_to_data
+from ._errors import ProtocolError, SerializationError
+from ._model import Message, MessageBuilder, ProtocolVersion, Ttl, check_message_type
+from ._ordering import order
+from ._receive import receive
+from ._time import ManualClock, SystemClock, parse_rfc3339
+
+DRIVER_PROTOCOL: Final = 1
+PROFILES: Final = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning")
+
+Response = dict[str, Any]
+
+
+class _Errored(Exception):
+    """The driver itself cannot serve a request (unknown command, malformed request)."""
+
+
+def _b64(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError, TypeError) as e:
+        raise _Errored(f"data_b64 is not base64: {e}") from None
+
+
+def _codec(value: object) -> Codec:
+    if value not in CODECS:
+        raise _Errored(f"unknown codec {value!r}")
+    return value
+
+
+class Driver:
+    """Answers driver-protocol requests with the reference implementation."""
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(SystemClock().now_ns())
+        self.greeted = False
+        self.done = False
+        self._commands: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+            "hello": self._hello,
+            "clock": self._clock,
+            "build": self._build,
+            "encode": self._encode,
+            "decode": self._decode,
+            "receive": self._receive,
+            "order": self._order,
+            "is_expired": self._is_expired,
+            "is_compatible": self._is_compatible,
+            "expects_response": self._expects_response,
+            "shutdown": self._shutdown,
+        }
+
+    def handle(self, request: Mapping[str, Any]) -> Response:
+        """One request -> its response; never raises for a request that is a JSON object."""
+        seq = request.get("seq")
+        cmd = request.get("cmd")
+        try:
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                raise _Errored("request has no integer seq")
+            handler = self._commands.get(cmd) if isinstance(cmd, str) else None
+            if handler is None:
+                raise _Errored(f"unknown command {cmd!r}")
+            if cmd != "hello" and not self.greeted:
+                raise _Errored("the first request must be hello")
+            return {"seq": seq, "ok": True, "result": handler(request)}
+        except ProtocolError as e:
+            return {"seq": seq, "ok": False, "error": e.to_dict()}
+        except _Errored as e:
+            return {"seq": seq, "errored": {"message": str(e)}}
+        except Exception as e:  # the driver's own bug: report it, keep serving
+            tb = traceback.format_exception(e)
+            return {
+                "seq": seq,
+                "errored": {
+                    "message": f"{type(e).__name__}: {e}",
+                    "context": {"traceback": "".join(tb[-3:])},
+                },
+            }
+
+    # ------------------------------------------------------------ commands
+
+    def _hello(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        if req.get("driver_protocol") != DRIVER_PROTOCOL:
+            raise _Errored(f"driver_protocol {req.get('driver_protocol')!r} is not {DRIVER_PROTOCOL}")
+        self.greeted = True
+        return {
+            "name": "symphony-ipc",
+            "version": __version__,
+            "language": "python",
+            "spec_version": SPEC_VERSION,
+            "driver_protocol": DRIVER_PROTOCOL,
+            "capabilities": {"profiles": list(PROFILES), "codecs": list(CODECS)},
+        }
+
+    def _clock(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.clock.set(parse_rfc3339(req["now"], lenient=False))
+        return {}
+
+    def _build(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        fields = req["fields"]
+        b = MessageBuilder(self.clock)
+        # Set in wire order so a request with several faults reports the first (ERR-002).
+        if "correlation_id" in fields:
+            b.correlation_id(fields["correlation_id"])
+        if "message_type" in fields:
+            b.message_type(fields["message_type"])
+        if "source" in fields:
+            b.source(fields["source"])
+        if "target" in fields:
+            b.target(fields["target"])
+        if "ttl" in fields:
+            b.ttl(_ttl(fields["ttl"]))
+        if "priority" in fields:
+            b.priority(fields["priority"])
+        if "payload" in fields:
+            b.payload(fields["payload"])
+        for key, value in dict(fields.get("metadata") or {}).items():
+            b.metadata(key, value)
+        return {"message": message_to_data(b.build())}
+
+    def _encode(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        msg = message_from_data(req["message"])
+        data = encode(msg, _codec(req["codec"]))
+        return {"data_b64": base64.b64encode(data).decode("ascii")}
+
+    def _decode(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        msg = decode(_b64(req["data_b64"]), _codec(req["codec"]))
+        return {"message": message_to_data(msg)}
+
+    def _receive(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        rv = req["receiver_version"]
+        msg = receive(
+            _b64(req["data_b64"]),
+            _codec(req["codec"]),
+            now_ns=self.clock.now_ns(),
+            version=ProtocolVersion(rv["major"], rv["minor"]),
+        )
+        return {"message": message_to_data(msg)}
+
+    def _order(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        messages = [message_from_data(m) for m in req["messages"]]
+        index = {id(m): i for i, m in enumerate(messages)}
+        return {"order": [index[id(m)] for m in order(messages)]}
+
+    def _is_expired(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        msg: Message = message_from_data(req["message"])
+        return {"expired": msg.is_expired(parse_rfc3339(req["now"], lenient=False))}
+
+    def _is_compatible(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        a, b = req["a"], req["b"]
+        va = ProtocolVersion(a["major"], a["minor"])
+        return {"compatible": va.is_compatible(ProtocolVersion(b["major"], b["minor"]))}
+
+    def _expects_response(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        return {"expects_response": check_message_type(req["message_type"]).expects_response}
+
+    def _shutdown(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.done = True
+        return {}
+
+
+def _ttl(value: object) -> Ttl | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SerializationError(f"ttl: expected null or an object, got {type(value).__name__}")
+    secs, nanos = value.get("secs"), value.get("nanos", 0)
+    if type(secs) is not int or type(nanos) is not int or secs < 0 or not 0 <= nanos < 1_000_000_000:
+        raise SerializationError(f"ttl: {value!r} is not a duration")
+    return Ttl(secs, nanos)
+
+
+def dumps(response: Response) -> bytes:
+    """One response line (ASCII-only JSON, so any string survives, lone surrogates included)."""
+    return json.dumps(response, separators=(",", ":")).encode("ascii") + b"\n"
+
+
+def serve(
+    stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None, driver: Driver | None = None
+) -> int:
+    """Serve requests until ``shutdown`` or end of input; return the exit status."""
+    inp = stdin if stdin is not None else sys.stdin.buffer
+    out = stdout if stdout is not None else sys.stdout.buffer
+    if stdout is None:
+        sys.stdout = sys.stderr  # a stray print() must not corrupt the protocol stream
+    drv = driver or Driver()
+    for line in inp:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except ValueError as e:
+            print(f"symphony-ipc driver: request is not JSON ({e}): {line[:200]!r}", file=sys.stderr)
+            return 2
+        if not isinstance(request, dict):
+            print(f"symphony-ipc driver: request is not an object: {line[:200]!r}", file=sys.stderr)
+            return 2
+        out.write(dumps(drv.handle(request)))
+        out.flush()
+        if drv.done:
+            break
+    return 0
