@@ -41,13 +41,27 @@ class ImplInfo:
 
 
 class ImplError(Exception):
-    """The implementation reported a protocol error with one of the spec's codes (an expected outcome)."""
+    """The implementation reported a protocol error with one of the spec's codes (an expected outcome).
 
-    def __init__(self, code: str, message: str = "", details: Mapping[str, Any] | None = None) -> None:
+    ``category`` and ``recoverable`` are ``None`` when the implementation did not report them;
+    when given, the suite checks them against the spec's error table (ERR-001).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str = "",
+        details: Mapping[str, Any] | None = None,
+        *,
+        category: str | None = None,
+        recoverable: bool | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.message = message
         self.details = dict(details or {})
+        self.category = category
+        self.recoverable = recoverable
 
 
 class ImplSkipped(Exception):
