@@ -492,6 +492,13 @@ class Connection:
         self._go(Trigger.EOF_CLEAN if clean else Trigger.EOF_BROKEN)
         return [ConnectionClosed(clean)]
 
+    def receive_reset(self) -> list[Event]:
+        """The byte stream failed (a reset, a broken pipe): broken by the peer whatever was buffered."""
+        if self.state in TERMINAL:
+            return []
+        self._go(Trigger.EOF_BROKEN)
+        return [ConnectionClosed(False)]
+
     def _drain(self) -> list[Event]:
         events: list[Event] = []
         dec = self._decoder

@@ -1,0 +1,227 @@
+"""A blocking client over the same sans-I/O core, for tools (``symphony-ipc ping``) and scripts.
+
+It opens ``unix:``, ``fifo:`` and ``stdio:COMMAND`` addresses with plain blocking system calls: the
+lowest-latency path in Python (no event loop between the kernel and the caller).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import select
+import socket
+import subprocess
+import time
+from collections import deque
+from types import TracebackType
+from typing import Self
+
+from . import sansio
+from ._base import parse_address
+from ._errors import ConnectionRefused, PeerBroken, TransportClosed, TransportError, TransportTimeout
+from ._fifo import RENDEZVOUS, pair_paths
+from ._stdio import EXIT_GRACE, spawn, split_command
+from .sansio import DEFAULT_CODECS, PROTOCOL_VERSION, Mode, Role
+
+READ_SIZE = 256 << 10
+
+
+class BlockingConnection:
+    """One client connection, handshake done; ``send_frame``/``recv_frame``/``close`` block."""
+
+    def __init__(
+        self, rfd: int, wfd: int, core: sansio.Connection, address: str, proc: subprocess.Popen[bytes] | None
+    ) -> None:
+        self._rfd, self._wfd = rfd, wfd
+        os.set_blocking(rfd, True)
+        os.set_blocking(wfd, True)
+        self._core = core
+        self.address = address
+        self.process = proc
+        self._frames: deque[bytes] = deque()
+        self._closed = False
+        self.codec = ""
+        self.peer_version = (0, 0)
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self._wfd, view)
+            except InterruptedError:
+                continue
+            except OSError as e:
+                self._core.receive_reset()
+                raise PeerBroken(f"write failed: {e.strerror}") from None
+            view = view[n:]
+
+    def _fill(self, deadline: float | None) -> None:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._rfd], [], [], remaining)[0]:
+                raise TransportTimeout("timed out waiting for the peer")
+        try:
+            data = os.read(self._rfd, READ_SIZE)
+        except InterruptedError:
+            return
+        except OSError:
+            events = self._core.receive_reset()
+        else:
+            events = self._core.receive_data(data) if data else self._core.receive_eof()
+        out = self._core.data_to_send()
+        if out:
+            self._write_all(out)
+        for ev in events:
+            if isinstance(ev, sansio.Frame):
+                self._frames.append(ev.payload)
+
+    def handshake(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._write_all(self._core.initiate())
+        while self._core.state is sansio.State.AWAIT_WELCOME:
+            self._fill(deadline)
+        err = self._core.terminal_error()
+        if err is not None:
+            raise err
+        assert self._core.codec is not None and self._core.peer_version is not None
+        self.codec, self.peer_version = self._core.codec, self._core.peer_version
+
+    def send_frame(self, payload: bytes) -> None:
+        if self._closed:
+            raise TransportClosed("send_frame on a closed connection")
+        self._write_all(self._core.send_frame(payload))
+
+    def recv_frame(self, timeout: float | None = None) -> bytes:
+        if self._closed:
+            raise TransportClosed("recv_frame on a closed connection")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._frames:
+            err = self._core.terminal_error()
+            if err is not None:
+                raise err
+            self._fill(deadline)
+        return self._frames.popleft()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._core.close()
+        for fd in {self._rfd, self._wfd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        proc = self.process
+        if proc is not None:
+            try:
+                proc.wait(EXIT_GRACE)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(EXIT_GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _open_unix(path: str, timeout: float | None) -> tuple[int, int]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as e:
+        sock.close()
+        raise ConnectionRefused(f"nobody listens at unix:{path} ({e.strerror})") from None
+    except TimeoutError:
+        sock.close()
+        raise TransportTimeout(f"connecting to unix:{path} timed out") from None
+    fd = sock.detach()
+    return fd, fd
+
+
+def _open_fifo(directory: str, timeout: float | None) -> tuple[int, int]:
+    if not os.path.isdir(directory):
+        raise ConnectionRefused(f"nobody listens at fifo:{directory} (no such directory)")
+    ident = secrets.token_hex(8)
+    c2s, s2c = pair_paths(directory, ident)
+    rfd = wfd = -1
+    try:
+        os.mkfifo(c2s, 0o600)
+        os.mkfifo(s2c, 0o600)
+        rfd = os.open(s2c, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            cfd = os.open(os.path.join(directory, RENDEZVOUS), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            raise ConnectionRefused(f"nobody listens at fifo:{directory} ({e.strerror})") from None
+        try:
+            os.write(cfd, f"{ident}\n".encode())
+        finally:
+            os.close(cfd)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 50e-6
+        while True:
+            try:
+                wfd = os.open(c2s, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                break
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    raise ConnectionRefused(f"fifo:{directory}: {e.strerror}") from None
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransportTimeout(f"fifo:{directory}: the server did not open the connection")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+    except BaseException:
+        for fd in (rfd, wfd):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        for p in (c2s, s2c):
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+    return rfd, wfd
+
+
+def connect_blocking(
+    address: str,
+    *,
+    codecs: tuple[str, ...] = DEFAULT_CODECS,
+    mode: Mode = Mode.FRAMES,
+    version: tuple[int, int] = PROTOCOL_VERSION,
+    timeout: float | None = 5.0,
+) -> BlockingConnection:
+    """Connect to ``unix:``, ``fifo:`` or ``stdio:COMMAND`` and run the handshake."""
+    scheme, target = parse_address(address)
+    proc = None
+    if scheme.name == "unix":
+        rfd, wfd = _open_unix(target, timeout)
+    elif scheme.name == "fifo":
+        rfd, wfd = _open_fifo(target, timeout)
+    elif scheme.name == "stdio":
+        proc = spawn(split_command(target))
+        assert proc.stdin is not None and proc.stdout is not None
+        rfd, wfd = os.dup(proc.stdout.fileno()), os.dup(proc.stdin.fileno())
+        proc.stdout.close()
+        proc.stdin.close()
+    else:
+        raise ConnectionRefused(f"the blocking client cannot open {scheme.name}: addresses")
+    core = sansio.Connection(Role.CLIENT, codecs=codecs, version=version, mode=mode)
+    conn = BlockingConnection(rfd, wfd, core, address, proc)
+    try:
+        conn.handshake(timeout)
+    except (TransportError, OSError):
+        conn.close()
+        raise
+    return conn
