@@ -17,6 +17,7 @@ pipe delivers bytes to the core straight from the reader callback, with no task 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -251,18 +252,14 @@ class FdPipe(Pipe):
             self._writing = False
         for fd in {self._rfd, self._wfd}:
             if fd >= 0:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
         self._rfd = self._wfd = -1
         self._wbuf.clear()
         self._wake_drainers()
         if self._on_close is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._on_close()
-            except OSError:
-                pass
 
     def fileno_count(self) -> int:
         return 0 if self._closed else len({self._rfd, self._wfd})
@@ -379,13 +376,12 @@ class StreamConnection(Transport):
             raise TransportTimeout(f"handshake with {self.address} timed out after {timeout} s") from None
         except BaseException:
             if self._pipe.write_buffer_size():
-                try:
+                with contextlib.suppress(TimeoutError, TransportError):
                     await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
-                except (TimeoutError, TransportError):
-                    pass
             self.abort()
             raise
-        assert self._core.codec is not None and self._core.peer_version is not None
+        assert self._core.codec is not None
+        assert self._core.peer_version is not None
         self.codec = self._core.codec
         self.peer_version = self._core.peer_version
         self.mode = self._core.mode or Mode.FRAMES
@@ -396,10 +392,8 @@ class StreamConnection(Transport):
         events = self._core.receive_data(data)
         out = self._core.data_to_send()
         if out:
-            try:
+            with contextlib.suppress(TransportError):
                 self._pipe.write(out)
-            except TransportError:
-                pass
         if len(events) == 1 and type(events[0]) is sansio.Frame:  # the hot path
             self._push(events[0].payload)
             return
@@ -425,9 +419,8 @@ class StreamConnection(Transport):
         for ev in events:
             if type(ev) is sansio.Frame:
                 self._push(ev.payload)
-            elif type(ev) is sansio.HandshakeDone:
-                if self._ready is not None and not self._ready.done():
-                    self._ready.set_result(None)
+            elif type(ev) is sansio.HandshakeDone and self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
         if self._core.must_close:
             err = self._core.terminal_error()
             if self._ready is not None and not self._ready.done() and err is not None:
@@ -443,10 +436,8 @@ class StreamConnection(Transport):
 
     async def _flush_and_close(self) -> None:
         """After a violation: flush an error frame, then close (FRM-003, FRM-013)."""
-        try:
+        with contextlib.suppress(TimeoutError, TransportError):
             await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
-        except (TimeoutError, TransportError):
-            pass
         self._pipe.close()
 
     # -- the interface
@@ -519,10 +510,8 @@ class StreamConnection(Transport):
         self._closing = self._loop.create_future()
         try:
             if not self._closed and self._pipe.write_buffer_size() and self._core.state is sansio.State.OPEN:
-                try:
+                with contextlib.suppress(TimeoutError, TransportError):
                     await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
-                except (TimeoutError, TransportError):
-                    pass
             self._shut()
             await self._pipe.wait_closed()
         finally:
@@ -709,7 +698,7 @@ def parse_address(address: str) -> tuple[Scheme, str]:
     """Split and check an address before any I/O (TRN-001)."""
     if not isinstance(address, str) or not address:
         raise AddressError(f"not an address: {address!r}")
-    name, sep, target = address.partition(":")
+    name, _sep, target = address.partition(":")
     scheme = _SCHEMES.get(name)
     if scheme is None:
         known = ", ".join(f"{n}:" for n in sorted(_SCHEMES))

@@ -6,6 +6,7 @@ lowest-latency path in Python (no event loop between the kernel and the caller).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -84,7 +85,8 @@ class BlockingConnection:
         err = self._core.terminal_error()
         if err is not None:
             raise err
-        assert self._core.codec is not None and self._core.peer_version is not None
+        assert self._core.codec is not None
+        assert self._core.peer_version is not None
         self.codec, self.peer_version = self._core.codec, self._core.peer_version
 
     def send_frame(self, payload: bytes) -> None:
@@ -109,10 +111,8 @@ class BlockingConnection:
         self._closed = True
         self._core.close()
         for fd in {self._rfd, self._wfd}:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         proc = self.process
         if proc is not None:
             try:
@@ -187,10 +187,8 @@ def _open_fifo(directory: str, timeout: float | None) -> tuple[int, int]:
         raise
     finally:
         for p in (c2s, s2c):
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(p)
-            except OSError:
-                pass
     return rfd, wfd
 
 
@@ -211,7 +209,8 @@ def connect_blocking(
         rfd, wfd = _open_fifo(target, timeout)
     elif scheme.name == "stdio":
         proc = spawn(split_command(target))
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         rfd, wfd = os.dup(proc.stdout.fileno()), os.dup(proc.stdin.fileno())
         proc.stdout.close()
         proc.stdin.close()

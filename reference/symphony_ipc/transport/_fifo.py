@@ -10,6 +10,7 @@ announcements are single atomic writes (shorter than ``PIPE_BUF``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
@@ -34,10 +35,8 @@ def pair_paths(directory: str, ident: str) -> tuple[str, str]:
 
 def _unlink(*paths: str) -> None:
     for p in paths:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(p)
-        except OSError:
-            pass
 
 
 def _own_fifo(fd: int) -> bool:
@@ -107,10 +106,8 @@ class FifoServer(PipeServer):
         except OSError:
             pass
         if self._created_dir:
-            try:
+            with contextlib.suppress(OSError):
                 os.rmdir(self._dir)
-            except OSError:
-                pass
 
 
 def _live(path: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from typing import ClassVar
 
 from ._base import FdPipe, ListenOptions, Pipe, PipeServer, PipeSink, Scheme
 from ._errors import AddressInUse, ConnectionRefused, PeerBroken, TransportClosed
@@ -122,7 +123,7 @@ class MemoryPipe(Pipe):
 class _Registry(PipeServer):
     """A name served in process; connecting looks the name up."""
 
-    servers: dict[str, dict[str, _Registry]] = {"memory": {}, "pipe": {}}
+    servers: ClassVar[dict[str, dict[str, _Registry]]] = {"memory": {}, "pipe": {}}
 
     def __init__(self, kind: str, name: str, on_pipe: Callable[[Pipe], None]) -> None:
         self._kind, self._name, self.on_pipe = kind, name, on_pipe

@@ -29,8 +29,9 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Backoff:
-    """Retry ``n`` (from 0) waits a delay in ``[d * (1 - jitter), d]``, ``d = min(max_delay, base * factor**n)``
-    (TRN-030); after ``max_retries`` failed retries the operation fails (TRN-031)."""
+    """Retry ``n`` (from 0) waits a delay in ``[d * (1 - jitter), d]`` with
+    ``d = min(max_delay, base * factor**n)`` (TRN-030); after ``max_retries`` failed retries the
+    operation fails (TRN-031)."""
 
     base: float = 0.005
     factor: float = 2.0

@@ -5,6 +5,7 @@ process serving one connection on its own stdin/stdout (``stdio``). spec/transpo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import subprocess
@@ -22,7 +23,8 @@ class ChildPipe(FdPipe):
     """The parent's end: the child's stdout to read, its stdin to write; closing reaps the child."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         self.process = proc
         # the pipe owns the descriptors from now on; the file objects must not close them again
         rfd, wfd = os.dup(proc.stdout.fileno()), os.dup(proc.stdin.fileno())
@@ -35,10 +37,8 @@ class ChildPipe(FdPipe):
         proc = self.process
         for action in (None, proc.terminate, proc.kill):
             if action is not None and proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     action()
-                except ProcessLookupError:
-                    pass
             if await _wait_exit(proc, EXIT_GRACE if action is not proc.kill else 30.0):
                 return
 
@@ -49,13 +49,16 @@ async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
         return True
     loop = asyncio.get_running_loop()
     pidfd = -1
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pass
     if pidfd >= 0:
         fut: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(pidfd, lambda: fut.done() or fut.set_result(None))
+
+        def exited() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(pidfd, exited)
         try:
             await asyncio.wait_for(fut, timeout)
         except TimeoutError:
