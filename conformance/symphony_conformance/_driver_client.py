@@ -378,7 +378,8 @@ class _Process:
             if remaining <= 0:
                 raise _Failure("timeout", "no response in time")
             if poller.poll(remaining * 1000) and not self._fill():
-                raise _Failure("exited", "the process closed its stdout (it exited or crashed)")
+                partial = {"raw_line": _raw(self.buffer)} if self.buffer else {}
+                raise _Failure("exited", "the process closed its stdout (it exited or crashed)", **partial)
 
     def stop(self, grace: float) -> int | None:
         """Close stdin, wait ``grace`` s for an exit, then SIGTERM, then SIGKILL; reap; free everything."""
@@ -395,6 +396,10 @@ class _Process:
                 _kill_group(proc, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
+        if proc.returncode is not None:
+            # Children it left behind in its group: the group id cannot be reused while they live.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self.finalizer.detach()
         with contextlib.suppress(OSError):
             proc.stdout.close()  # type: ignore[union-attr]

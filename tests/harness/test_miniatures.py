@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -249,3 +251,37 @@ def test_every_mode_is_known() -> None:
     with pytest.raises(ValueError, match="unknown miniature"):
         command("nope")
     assert len(set(MODES)) == len(MODES)
+
+
+def group_members(pgid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.parametrize("how", ["close", "timeout"])
+def test_children_of_the_driver_are_killed_too(how: str) -> None:
+    argv = [
+        "sh",
+        "-c",
+        f"sleep 30 & exec {shlex.quote(sys.executable)} -m symphony_conformance.miniatures hang 2",
+    ]
+    impl = ExecImplementation(argv, timeout=0.5, shutdown_grace=0.5)
+    pid = impl.pid
+    assert pid is not None
+    assert len(group_members(pid)) == 2  # the driver and its sleep
+    if how == "timeout":
+        impl.expects_response("Event")
+        assert broken(impl.expects_response, "Event").evidence["reason"] == "timeout"
+    impl.close()
+    deadline = time.monotonic() + 5
+    while group_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert group_members(pid) == []
