@@ -25,7 +25,7 @@ from spec_support import (
 import symphony_ipc as s
 from symphony_ipc import _ids, _model
 
-RUST_EVENT = {
+RUST_EVENT: dict[str, Any] = {
     "header": {
         "id": "6f1c2b7e-3a4d-4e5f-8a9b-0c1d2e3f4a5b",
         "correlation_id": "0b0e3c9a-1f2e-4d3c-9b8a-7f6e5d4c3b2a",
