@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from . import __version__
+from ._serve import add_commands as add_transport_commands
+from ._serve import run_command as run_transport_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         "driver",
         help="serve the reference over the conformance driver protocol on stdin/stdout (spec/driver/)",
     )
+    add_transport_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "version":
         print(__version__)
@@ -24,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         from ._driver import serve
 
         return serve()
+    elif args.command in ("serve", "ping"):
+        return run_transport_command(args)
     return 0
 
 

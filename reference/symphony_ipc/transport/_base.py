@@ -476,6 +476,16 @@ class StreamConnection(Transport):
             if self._closed:
                 raise TransportClosed("closed while sending")
 
+    async def send_keepalive(self) -> None:
+        """Send a keep-alive frame (FRM-004): a write that fails if the peer is gone."""
+        if self._closed:
+            raise TransportClosed("send_keepalive on a closed connection")
+        try:
+            self._pipe.write(self._core.keepalive())
+        except PeerBroken:
+            self._core.receive_reset()
+            raise
+
     async def recv_frame(self, timeout: float | None = None) -> bytes:
         while True:
             if self._frames:

@@ -413,7 +413,12 @@ class Connection:
         return frame_bytes(make_hello(self.version, self.codecs), self.mode)
 
     def send_frame(self, payload: bytes) -> bytes:
-        """The bytes of one frame; FrameTooLarge (state unchanged) over the maximum (FRM-002)."""
+        """The bytes of one frame; FrameTooLarge (state unchanged) over the maximum (FRM-002).
+
+        An empty payload is refused with ValueError: on the wire it would be a keep-alive (FRM-004).
+        """
+        if not payload:
+            raise ValueError("an empty payload is a keep-alive on the wire; use keepalive()")
         if self.state is not State.OPEN and not (
             self.state is State.AWAIT_WELCOME and len(self.codecs) == 1  # FRM-015
         ):
