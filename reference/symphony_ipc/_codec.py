@@ -341,12 +341,34 @@ def _mp_uuid(value: object, field: str) -> str | ProtocolError:
     return uuid_from_bytes(value)
 
 
-def _mp_array(value: object, n: int, field: str) -> list[Any] | ProtocolError:
+_MP_MEMBERS: Final = {
+    "message": ("header", "payload", "metadata"),
+    "header": (
+        "id",
+        "correlation_id",
+        "message_type",
+        "source",
+        "target",
+        "timestamp",
+        "ttl",
+        "priority",
+        "version",
+    ),
+    "ttl": ("secs", "nanos"),
+    "version": ("major", "minor"),
+}
+
+
+def _mp_array(value: object, field: str) -> list[Any] | ProtocolError:
+    """A positional array of COD-101; too short names the first missing member (ERR-004)."""
+    members = _MP_MEMBERS[field]
+    n = len(members)
     if type(value) is not list:
         return SerializationError(f"{field}: expected an array of {n}, got {type(value).__name__}")
     if len(value) != n:
         if len(value) < n:
-            return MissingField(field, f"{field}: expected an array of {n}, got {len(value)} items")
+            missing = members[len(value)]
+            return MissingField(missing, f"{field}: expected an array of {n}, missing {missing!r}")
         return SerializationError(f"{field}: expected an array of {n}, got {len(value)} items")
     return value
 
@@ -374,14 +396,14 @@ def decode_msgpack(data: bytes | bytearray | memoryview) -> Message:
         raise SerializationError("MessagePack nested too deeply") from None
     except Exception as e:  # msgpack raises many unrelated types for malformed input
         raise SerializationError(f"malformed MessagePack: {type(e).__name__}: {e}") from None
-    msg = _ok(_mp_array(obj, 3, "message"))
-    h = _ok(_mp_array(msg[0], 9, "header"))
+    msg = _ok(_mp_array(obj, "message"))
+    h = _ok(_mp_array(msg[0], "header"))
     ttl: Any = h[6]
     if ttl is not None:
-        ttl = _mp_array(ttl, 2, "ttl")
+        ttl = _mp_array(ttl, "ttl")
         if not isinstance(ttl, ProtocolError):
             ttl = {"secs": ttl[0], "nanos": ttl[1]}
-    ver: Any = _mp_array(h[8], 2, "version")
+    ver: Any = _mp_array(h[8], "version")
     if not isinstance(ver, ProtocolError):
         ver = {"major": ver[0], "minor": ver[1]}
     data_form = {
