@@ -778,7 +778,7 @@ def check_reconnection(
         _check(len(received) == len(set(received)), "TRN-032", "the server received a request twice")
         _check(set(answered) <= set(received), "TRN-032", "a request was answered but never received")
         _check(not set(answered) & set(failed), "TRN-032", "a request was both answered and reported failed")
-        total = (restarts + 1) * requests
+        total = requests + restarts * (requests + 1)
         _check(len(answered) + len(failed) == total, "TRN-032", "a request was neither answered nor failed")
 
     _run(body(), "TRN-030, TRN-031, TRN-032, TRN-033", timeout)
