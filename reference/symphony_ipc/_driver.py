@@ -16,7 +16,7 @@ from typing import IO, Any, Final
 
 from . import SPEC_VERSION, __version__
 from ._codec import CODECS, Codec, decode, encode, message_from_data, message_to_data
-from ._errors import ProtocolError, SerializationError
+from ._errors import MissingField, ProtocolError, SerializationError
 from ._model import Message, MessageBuilder, ProtocolVersion, Ttl, check_message_type
 from ._ordering import order
 from ._receive import receive
@@ -127,11 +127,16 @@ class Driver:
         if "ttl" in fields:
             b.ttl(_ttl(fields["ttl"]))
         if "priority" in fields:
+            if type(fields["priority"]) is not int:
+                raise SerializationError(f"priority: expected an integer, got {fields['priority']!r}")
             b.priority(fields["priority"])
         if "payload" in fields:
             b.payload(fields["payload"])
-        for key, value in dict(fields.get("metadata") or {}).items():
-            b.metadata(key, value)
+        if "metadata" in fields:
+            if not isinstance(fields["metadata"], dict):
+                raise SerializationError(f"metadata: expected an object, got {fields['metadata']!r}")
+            for key, value in fields["metadata"].items():
+                b.metadata(key, value)
         return {"message": message_to_data(b.build())}
 
     def _encode(self, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,9 +185,14 @@ def _ttl(value: object) -> Ttl | None:
         return None
     if not isinstance(value, dict):
         raise SerializationError(f"ttl: expected null or an object, got {type(value).__name__}")
-    secs, nanos = value.get("secs"), value.get("nanos", 0)
-    if type(secs) is not int or type(nanos) is not int or secs < 0 or not 0 <= nanos < 1_000_000_000:
-        raise SerializationError(f"ttl: {value!r} is not a duration")
+    for key in ("secs", "nanos"):
+        if key not in value:
+            raise MissingField(f"ttl.{key}")
+    secs, nanos = value["secs"], value["nanos"]
+    if type(secs) is not int or not 0 <= secs <= 0xFFFF_FFFF_FFFF_FFFF:
+        raise SerializationError(f"ttl.secs: expected a u64, got {secs!r}")
+    if type(nanos) is not int or not 0 <= nanos < 1_000_000_000:
+        raise SerializationError(f"ttl.nanos: expected an integer in [0, 999999999], got {nanos!r}")
     return Ttl(secs, nanos)
 
 

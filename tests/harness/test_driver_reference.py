@@ -126,6 +126,9 @@ def test_build_uses_the_clock(impl: ExecImplementation) -> None:
     assert impl.build(fields)["header"]["id"] != msg["header"]["id"]
 
 
+EVENT = {"message_type": "Event", "source": "a", "target": "b"}
+
+
 @pytest.mark.parametrize(
     ("fields", "code"),
     [
@@ -137,6 +140,10 @@ def test_build_uses_the_clock(impl: ExecImplementation) -> None:
             {"message_type": "Event", "source": "a", "target": "b", "metadata": {"": 1}},
             "INVALID_METADATA_KEY",
         ),
+        ({**EVENT, "priority": 1.5}, "SERIALIZATION"),
+        ({**EVENT, "ttl": {"secs": 1}}, "MISSING_FIELD"),
+        ({**EVENT, "ttl": {"secs": -1, "nanos": 0}}, "SERIALIZATION"),
+        ({**EVENT, "metadata": [1]}, "SERIALIZATION"),
     ],
 )
 def test_build_errors(impl: ExecImplementation, fields: dict[str, object], code: str) -> None:
