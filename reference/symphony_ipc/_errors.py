@@ -17,6 +17,14 @@ class ErrorCode(StrEnum):
     SERIALIZATION = "SERIALIZATION"
     UUID_PARSE = "UUID_PARSE"
     MESSAGE_TOO_LARGE = "MESSAGE_TOO_LARGE"
+    # the message bus (spec/bus.md section 12)
+    BACKPRESSURE = "BACKPRESSURE"
+    NO_ROUTE = "NO_ROUTE"
+    UNMATCHED_RESPONSE = "UNMATCHED_RESPONSE"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    HANDLER_FAILED = "HANDLER_FAILED"
+    ENDPOINT_CLOSED = "ENDPOINT_CLOSED"
+    INVALID_OPERATION = "INVALID_OPERATION"
 
 
 #: code -> (category, recoverable), the table of spec/protocol.md section 2.
@@ -31,6 +39,13 @@ ERROR_TABLE: dict[ErrorCode, tuple[str, bool]] = {
     ErrorCode.SERIALIZATION: ("serialization", True),
     ErrorCode.UUID_PARSE: ("serialization", True),
     ErrorCode.MESSAGE_TOO_LARGE: ("resource", True),
+    ErrorCode.BACKPRESSURE: ("resource", True),
+    ErrorCode.NO_ROUTE: ("routing", True),
+    ErrorCode.UNMATCHED_RESPONSE: ("routing", True),
+    ErrorCode.REQUEST_TIMEOUT: ("timeout", True),
+    ErrorCode.HANDLER_FAILED: ("delivery", True),
+    ErrorCode.ENDPOINT_CLOSED: ("delivery", True),
+    ErrorCode.INVALID_OPERATION: ("validation", True),
 }
 
 
@@ -119,6 +134,34 @@ class MessageTooLarge(ProtocolError):
     code = ErrorCode.MESSAGE_TOO_LARGE
 
 
+class Backpressure(ProtocolError):
+    code = ErrorCode.BACKPRESSURE
+
+
+class NoRoute(ProtocolError):
+    code = ErrorCode.NO_ROUTE
+
+
+class UnmatchedResponse(ProtocolError):
+    code = ErrorCode.UNMATCHED_RESPONSE
+
+
+class RequestTimeout(ProtocolError):
+    code = ErrorCode.REQUEST_TIMEOUT
+
+
+class HandlerFailed(ProtocolError):
+    code = ErrorCode.HANDLER_FAILED
+
+
+class EndpointClosed(ProtocolError):
+    code = ErrorCode.ENDPOINT_CLOSED
+
+
+class InvalidOperation(ProtocolError):
+    code = ErrorCode.INVALID_OPERATION
+
+
 ERROR_CLASSES: dict[ErrorCode, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
@@ -132,5 +175,12 @@ ERROR_CLASSES: dict[ErrorCode, type[ProtocolError]] = {
         SerializationError,
         UuidParseError,
         MessageTooLarge,
+        Backpressure,
+        NoRoute,
+        UnmatchedResponse,
+        RequestTimeout,
+        HandlerFailed,
+        EndpointClosed,
+        InvalidOperation,
     )
 }

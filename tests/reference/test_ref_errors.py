@@ -19,8 +19,13 @@ def _spec_error_table() -> dict[str, tuple[str, str, bool]]:
     text = (spec_dir() / "protocol.md").read_text(encoding="utf-8")
     section = re.search(r"^## 2\. Errors$(.*?)^## 3\.", text, re.M | re.S)
     assert section is not None, "spec/protocol.md has no section '## 2. Errors'"
+    # spec/bus.md section 12 adds the bus's codes to the same table
+    bus = re.search(
+        r"^## 12\. Errors$(.*?)^## 13\.", (spec_dir() / "bus.md").read_text(encoding="utf-8"), re.M | re.S
+    )
+    assert bus is not None, "spec/bus.md has no section '## 12. Errors'"
     rows: dict[str, tuple[str, str, bool]] = {}
-    for line in section.group(1).splitlines():
+    for line in (section.group(1) + bus.group(1)).splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
