@@ -1,0 +1,265 @@
+"""Implementations the harness can drive: the bundled reference, and ``--impl`` specs.
+
+``--impl`` forms (see :func:`load_implementation`):
+
+* ``reference`` (the default): the bundled reference, in-process;
+* ``python:package.module:factory``: ``factory()`` (no arguments) returns an :class:`Implementation`;
+* ``exec:COMMAND ARGS...``: an out-of-process implementation speaking the driver protocol
+  (``spec/driver/``), e.g. ``exec:node examples/node/driver.mjs``.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import shlex
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import symphony_ipc as ref
+from symphony_ipc._codec import message_from_data, message_to_data
+from symphony_ipc._model import check_message_type
+
+from . import _spec
+from ._impl import PROFILES, Capabilities, Implementation, ImplError, ImplInfo, ImplSkipped, MessageData
+
+DEFAULT_IMPL = "reference"
+
+
+class ImplementationLoadError(Exception):
+    """An ``--impl`` spec that is malformed, or names something that cannot be loaded or started."""
+
+
+def testable_profiles() -> list[str]:
+    """The spec's profiles the suite can drive through the :class:`Implementation` interface
+    (``transport`` is specified but not driven by this harness yet)."""
+    return [p for p in _spec.profiles() if p in PROFILES]
+
+
+def _raise_impl_error(e: ref.ProtocolError) -> NoReturn:
+    details = {k: v for k, v in e.details.items() if isinstance(v, str | int | float | bool) or v is None}
+    raise ImplError(
+        e.code.value, e.message, details, category=e.category, recoverable=e.recoverable
+    ) from None
+
+
+def _check_codec(codec: str) -> ref.Codec:
+    if codec == "json":
+        return "json"
+    if codec == "msgpack":
+        return "msgpack"
+    raise ImplSkipped(f"codec {codec!r} is not implemented")
+
+
+class ReferenceImplementation:
+    """The reference (``symphony_ipc``) in-process, behind the :class:`Implementation` interface.
+
+    Protocol errors (:class:`symphony_ipc.ProtocolError`) become :class:`ImplError` with the
+    spec's code; the clock is a manual one, set by :meth:`set_clock`.
+    """
+
+    def __init__(self) -> None:
+        self._clock = ref.ManualClock(time.time_ns())
+        self._info: ImplInfo | None = None
+
+    @property
+    def info(self) -> ImplInfo:
+        if self._info is None:
+            self._info = ImplInfo(
+                name="symphony-ipc reference",
+                version=ref.__version__,
+                language="python",
+                spec_version=ref.SPEC_VERSION,
+                capabilities=Capabilities(frozenset(testable_profiles()), frozenset(ref.CODECS)),
+            )
+        return self._info
+
+    # -- helpers subclasses (mutants) reuse
+
+    def _message(self, data: Mapping[str, Any]) -> ref.Message:
+        try:
+            return message_from_data(copy.deepcopy(dict(data)))
+        except ref.ProtocolError as e:
+            _raise_impl_error(e)
+
+    def _call(self, fn: Callable[[], ref.Message]) -> MessageData:
+        try:
+            return copy.deepcopy(message_to_data(fn()))
+        except ref.ProtocolError as e:
+            _raise_impl_error(e)
+
+    # -- the Implementation interface
+
+    def set_clock(self, now_ns: int) -> None:
+        self._clock.set(now_ns)
+
+    def build(self, fields: Mapping[str, Any]) -> MessageData:
+        def run() -> ref.Message:
+            b = ref.MessageBuilder(clock=self._clock)
+            # Setters check eagerly; apply them in wire order so the first fault is ERR-002's.
+            if "correlation_id" in fields:
+                b.correlation_id(fields["correlation_id"])
+            if "message_type" in fields:
+                b.message_type(fields["message_type"])
+            if "source" in fields:
+                b.source(fields["source"])
+            if "target" in fields:
+                b.target(fields["target"])
+            if "ttl" in fields:
+                b.ttl(_ttl(fields["ttl"]))
+            if "priority" in fields:
+                prio = fields["priority"]
+                if type(prio) is not int:
+                    raise ref.SerializationError(f"priority: expected an integer, got {prio!r}")
+                b.priority(prio)
+            if "payload" in fields:
+                b.payload(copy.deepcopy(fields["payload"]))
+            if "metadata" in fields:
+                meta = fields["metadata"]
+                if not isinstance(meta, Mapping):
+                    raise ref.SerializationError(f"metadata: expected an object, got {meta!r}")
+                for key, value in meta.items():
+                    b.metadata(key, copy.deepcopy(value))
+            return b.build()
+
+        return self._call(run)
+
+    def encode(self, codec: str, message: MessageData) -> bytes:
+        c = _check_codec(codec)
+        msg = self._message(message)
+        try:
+            return ref.encode(msg, c)
+        except ref.ProtocolError as e:
+            _raise_impl_error(e)
+
+    def decode(self, codec: str, data: bytes) -> MessageData:
+        c = _check_codec(codec)
+        return self._call(lambda: ref.decode(data, c))
+
+    def receive(self, codec: str, data: bytes, receiver_version: tuple[int, int]) -> MessageData:
+        c = _check_codec(codec)
+        version = ref.ProtocolVersion(*receiver_version)
+        return self._call(lambda: ref.receive(data, c, now_ns=self._clock.now_ns(), version=version))
+
+    def order(self, messages: Sequence[MessageData]) -> list[int]:
+        msgs = [self._message(m) for m in messages]
+        index = {id(m): i for i, m in enumerate(msgs)}
+        return [index[id(m)] for m in ref.order(msgs)]
+
+    def is_expired(self, message: MessageData, now_ns: int) -> bool:
+        return self._message(message).is_expired(now_ns)
+
+    def is_compatible(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
+        return ref.ProtocolVersion(*a).is_compatible(ref.ProtocolVersion(*b))
+
+    def expects_response(self, message_type: str) -> bool:
+        try:
+            return check_message_type(message_type).expects_response
+        except ref.ProtocolError as e:
+            _raise_impl_error(e)
+
+    def close(self) -> None:
+        pass
+
+
+def _ttl(value: Any) -> ref.Ttl | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ref.SerializationError(f"ttl: expected null or an object, got {value!r}")
+    for key in ("secs", "nanos"):
+        if key not in value:
+            raise ref.MissingField(f"ttl.{key}")
+    secs, nanos = value["secs"], value["nanos"]
+    if type(secs) is not int or not 0 <= secs < 2**64:
+        raise ref.SerializationError(f"ttl.secs: expected a u64, got {secs!r}")
+    if type(nanos) is not int or not 0 <= nanos < 10**9:
+        raise ref.SerializationError(f"ttl.nanos: expected an integer in [0, 999999999], got {nanos!r}")
+    return ref.Ttl(secs, nanos)
+
+
+def _load_python(target: str, spec: str) -> Implementation:
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ImplementationLoadError(
+            f"--impl {spec!r}: expected python:package.module:factory (e.g. python:mypkg.conformance:make)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # any import-time failure is the user's module, reported as such
+        raise ImplementationLoadError(f"--impl {spec!r}: cannot import {module_name!r}: {e!r}") from e
+    factory = module
+    for part in attr.split("."):
+        try:
+            factory = getattr(factory, part)
+        except AttributeError:
+            raise ImplementationLoadError(
+                f"--impl {spec!r}: {module_name!r} has no attribute {attr!r}"
+            ) from None
+    if not callable(factory):
+        raise ImplementationLoadError(f"--impl {spec!r}: {module_name}:{attr} is not callable")
+    try:
+        impl = factory()
+    except Exception as e:
+        raise ImplementationLoadError(f"--impl {spec!r}: {module_name}:{attr}() raised {e!r}") from e
+    if not isinstance(impl, Implementation):
+        missing = [
+            name
+            for name in (
+                "info",
+                "set_clock",
+                "build",
+                "encode",
+                "decode",
+                "receive",
+                "order",
+                "is_expired",
+                "is_compatible",
+                "expects_response",
+                "close",
+            )
+            if not hasattr(impl, name)
+        ]
+        raise ImplementationLoadError(
+            f"--impl {spec!r}: {module_name}:{attr}() returned {type(impl).__name__}, which is not a "
+            f"symphony_conformance.Implementation (missing: {', '.join(missing)})"
+        )
+    return impl
+
+
+def _load_exec(command: str, spec: str, timeout: float) -> Implementation:
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise ImplementationLoadError(f"--impl {spec!r}: cannot split the command: {e}") from None
+    if not argv:
+        raise ImplementationLoadError(f"--impl {spec!r}: expected exec:COMMAND ARGS...")
+    try:
+        from ._driver_client import ExecImplementation
+    except ImportError as e:  # pragma: no cover - the driver client ships with the package
+        raise ImplementationLoadError(f"--impl {spec!r}: the driver client is unavailable: {e}") from e
+    try:
+        impl: Implementation = ExecImplementation(argv, timeout=timeout)
+    except Exception as e:
+        raise ImplementationLoadError(f"--impl {spec!r}: cannot start {argv[0]!r}: {e}") from e
+    return impl
+
+
+def load_implementation(spec: str = DEFAULT_IMPL, *, timeout: float = 10.0) -> Implementation:
+    """The implementation an ``--impl`` spec names; :class:`ImplementationLoadError` when it cannot.
+
+    ``timeout`` is the per-operation limit for ``exec:`` implementations.
+    """
+    spec = spec.strip()
+    if spec in ("", DEFAULT_IMPL):
+        return ReferenceImplementation()
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "python":
+        return _load_python(rest.strip(), spec)
+    if sep and kind == "exec":
+        return _load_exec(rest, spec, timeout)
+    raise ImplementationLoadError(
+        f"--impl {spec!r}: unknown form; expected 'reference', 'python:package.module:factory' "
+        "or 'exec:COMMAND ARGS...'"
+    )

@@ -1,0 +1,193 @@
+"""Conformance results: one record per test case, and the per-requirement verdicts built from them.
+
+Pure data, no pytest: the plugin fills :class:`CaseRecord` objects from pytest reports (on the
+xdist controller too: everything a record needs travels in ``report.user_properties``) and
+reports, baselines and diffs are computed from these records alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from ._spec import Requirement
+
+Outcome = Literal["passed", "failed", "skipped", "errored"]
+Verdict = Literal["passed", "failed", "errored", "skipped", "untested"]
+OUTCOMES: Final[tuple[Outcome, ...]] = ("passed", "failed", "skipped", "errored")
+
+# Keys of the (name, value) pairs a suite test carries in ``item.user_properties``.
+PROP_REQUIREMENTS: Final = "symphony_requirements"
+PROP_PROFILES: Final = "symphony_profiles"
+PROP_VECTOR: Final = "symphony_vector"
+PROP_BROKEN: Final = "symphony_broken"
+PROP_FALSIFYING: Final = "symphony_falsifying_example"
+PROP_IMPL: Final = "symphony_implementation"
+
+
+@dataclass
+class CaseRecord:
+    """The result of one test case (one pytest node id) of the conformance suite."""
+
+    nodeid: str
+    outcome: Outcome
+    requirements: tuple[str, ...]
+    profiles: tuple[str, ...] = ()
+    vector_id: str | None = None
+    duration: float = 0.0
+    message: str = ""
+    """One line: the failure's or skip's reason."""
+    longrepr: str = ""
+    """The failure's full text (truncated), empty when passed."""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """What an :class:`~symphony_conformance.ImplBroken` carried (request, response, stderr tail)."""
+    falsifying_example: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["requirements"] = list(self.requirements)
+        out["profiles"] = list(self.profiles)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CaseRecord:
+        return cls(
+            nodeid=data["nodeid"],
+            outcome=data["outcome"],
+            requirements=tuple(data.get("requirements", ())),
+            profiles=tuple(data.get("profiles", ())),
+            vector_id=data.get("vector_id"),
+            duration=float(data.get("duration", 0.0)),
+            message=data.get("message", ""),
+            longrepr=data.get("longrepr", ""),
+            evidence=dict(data.get("evidence") or {}),
+            falsifying_example=data.get("falsifying_example"),
+        )
+
+
+def verdict_of(passed: int, failed: int, skipped: int, errored: int) -> Verdict:
+    """A requirement's verdict from its cases' outcomes.
+
+    Failed if any case failed; errored if any errored and none failed; passed if at least one
+    passed and the rest were skipped; skipped if every case was skipped; untested if none ran.
+    """
+    if failed:
+        return "failed"
+    if errored:
+        return "errored"
+    if passed:
+        return "passed"
+    if skipped:
+        return "skipped"
+    return "untested"
+
+
+@dataclass
+class RequirementResult:
+    id: str
+    level: str
+    profile: str
+    statement: str
+    verdict: Verdict
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errored: int = 0
+    failing_cases: tuple[str, ...] = ()
+    """Node ids of the failed and errored cases."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["failing_cases"] = list(self.failing_cases)
+        return out
+
+
+def requirement_results(
+    records: Iterable[CaseRecord], requirements: Iterable[Requirement]
+) -> list[RequirementResult]:
+    """One :class:`RequirementResult` per requirement, in the order given."""
+    by_req: dict[str, list[CaseRecord]] = {}
+    for rec in records:
+        for rid in rec.requirements:
+            by_req.setdefault(rid, []).append(rec)
+    out: list[RequirementResult] = []
+    for req in requirements:
+        cases = by_req.get(req.id, [])
+        counts = {o: sum(1 for c in cases if c.outcome == o) for o in OUTCOMES}
+        out.append(
+            RequirementResult(
+                id=req.id,
+                level=req.level,
+                profile=req.profile,
+                statement=req.statement,
+                verdict=verdict_of(counts["passed"], counts["failed"], counts["skipped"], counts["errored"]),
+                passed=counts["passed"],
+                failed=counts["failed"],
+                skipped=counts["skipped"],
+                errored=counts["errored"],
+                failing_cases=tuple(c.nodeid for c in cases if c.outcome in ("failed", "errored")),
+            )
+        )
+    return out
+
+
+@dataclass
+class Conformance:
+    """Whether the implementation conforms to the profiles it declares (among those selected).
+
+    It conforms when no declared MUST failed or errored and none was only skipped (the
+    implementation declined every check of it). Untested MUSTs are a gap in the suite, reported
+    but not held against the implementation.
+    """
+
+    declared_profiles: tuple[str, ...]
+    failed: tuple[str, ...] = ()
+    errored: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    untested: tuple[str, ...] = ()
+    passed: tuple[str, ...] = ()
+
+    @property
+    def conforms(self) -> bool:
+        return not (self.failed or self.errored or self.skipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: list(v) for k, v in asdict(self).items()}
+        out["conforms"] = self.conforms
+        return out
+
+
+def conformance(results: Iterable[RequirementResult], declared_profiles: Iterable[str]) -> Conformance:
+    """Grade the MUST requirements of ``declared_profiles`` (pass only the selected profiles' results)."""
+    declared = tuple(declared_profiles)
+    buckets: dict[str, list[str]] = {v: [] for v in ("passed", "failed", "errored", "skipped", "untested")}
+    for r in results:
+        if r.level == "MUST" and r.profile in declared:
+            buckets[r.verdict].append(r.id)
+    return Conformance(
+        declared_profiles=declared,
+        failed=tuple(buckets["failed"]),
+        errored=tuple(buckets["errored"]),
+        skipped=tuple(buckets["skipped"]),
+        untested=tuple(buckets["untested"]),
+        passed=tuple(buckets["passed"]),
+    )
+
+
+@dataclass
+class RunInfo:
+    """What was run, so a result can be reproduced (the seed) and compared."""
+
+    impl_spec: str
+    implementation: dict[str, Any]
+    selected_profiles: tuple[str, ...]
+    hypothesis_profile: str
+    seed: int
+    spec_version: str
+    harness_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["selected_profiles"] = list(self.selected_profiles)
+        return out

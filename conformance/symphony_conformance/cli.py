@@ -1,0 +1,428 @@
+"""The ``symphony-conformance`` command: run the conformance suite, list the requirements,
+validate message files.
+
+Exit codes of ``run``: 0 when every MUST requirement of the selected profiles that the
+implementation declares passed, 1 when one failed or errored (or the implementation declined all
+of its checks), 2 on a usage or harness error (bad ``--impl``, an implementation that does not
+start, missing spec files, no tests collected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__, _spec
+from ._results import CaseRecord, RunInfo, conformance, requirement_results
+
+EXIT_OK = 0
+EXIT_NONCONFORMING = 1
+EXIT_HARNESS = 2
+
+
+class HarnessError(Exception):
+    """A usage or harness problem: reported in one line, exit code 2."""
+
+
+# ---------------------------------------------------------------- run
+
+
+class _Capture:
+    """Registered with the in-process pytest run: keeps its config so the results can be read."""
+
+    symphony_cli = True  # tells the plugin not to print its own table
+
+    def __init__(self) -> None:
+        self.config: Any = None
+
+    def pytest_configure(self, config: Any) -> None:
+        self.config = config
+
+
+@contextlib.contextmanager
+def _isolated_environment() -> Iterator[None]:
+    """No entry-point plugins (the user's pytest-randomly, -cov, ...) and no PYTEST_ADDOPTS; the
+    plugins the run needs are named with ``-p``. xdist workers inherit this environment."""
+    saved = {
+        k: os.environ.get(k) for k in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+    }
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ.pop("PYTEST_PLUGINS", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _selected_profiles(requested: Sequence[str]) -> list[str]:
+    from ._adapters import testable_profiles
+
+    testable = testable_profiles()
+    if not requested:
+        return testable
+    out: list[str] = []
+    for p in requested:
+        if p not in _spec.profiles():
+            raise HarnessError(f"--profile {p!r}: unknown profile; known: {', '.join(testable)}")
+        if p not in testable:
+            raise HarnessError(
+                f"--profile {p!r}: this version of the harness does not drive that profile yet"
+            )
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def pytest_args(args: argparse.Namespace, profiles: Sequence[str], seed: int) -> list[str]:
+    """The pytest command line of a run (isolated from the user's pytest configuration)."""
+    from . import suite
+
+    suite_dir = Path(suite.__file__).resolve().parent
+    out = [
+        "--pyargs",
+        "symphony_conformance.suite",
+        "-p",
+        "symphony_conformance.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,  # no pytest.ini/pyproject/tox.ini of the current directory
+        "--rootdir",
+        str(suite_dir.parent),
+        "--noconftest",  # no conftest.py of the user's project
+        "-o",
+        "console_output_style=progress",
+        "--symphony-impl",
+        args.impl,
+        "--symphony-seed",
+        str(seed),
+        "--symphony-hypothesis-profile",
+        args.hypothesis_profile,
+        "--symphony-timeout",
+        str(args.timeout),
+        "-r",
+        "fE",
+        "--tb=long" if args.verbose else "--tb=short",
+        "-v" if args.verbose else "-q",
+    ]
+    for p in profiles:
+        out += ["--symphony-profile", p]
+    if args.vectors:
+        out += ["--symphony-vectors", str(args.vectors)]
+    if args.keyword:
+        out += ["-k", args.keyword]
+    if args.workers > 1:
+        out += ["-p", "xdist.plugin", "-n", str(args.workers)]
+    return out
+
+
+def _preflight(impl_spec: str, timeout: float) -> dict[str, Any]:
+    """Start the implementation once (import, exec and handshake), so that a bad ``--impl`` is a
+    one-line harness error instead of every test erroring."""
+    from ._adapters import ImplementationLoadError, load_implementation
+    from ._impl import ImplBroken
+
+    try:
+        impl = load_implementation(impl_spec, timeout=timeout)
+    except ImplementationLoadError as e:
+        raise HarnessError(str(e)) from None
+    try:
+        info = impl.info
+        return {
+            "name": info.name,
+            "version": info.version,
+            "language": info.language,
+            "spec_version": info.spec_version,
+            **info.capabilities.to_dict(),
+        }
+    except ImplBroken as e:
+        raise HarnessError(f"--impl {impl_spec!r}: the implementation did not start: {e}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            impl.close()
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    import pytest
+
+    from ._hypothesis import UnknownProfileError, settings_for
+    from ._render import failure_details, requirement_table, summary_line
+    from ._vectors import VectorError, load_vectors
+
+    if args.workers < 1:
+        raise HarnessError("-n: expected a number of workers >= 1")
+    try:
+        settings_for(args.hypothesis_profile)
+    except UnknownProfileError as e:
+        raise HarnessError(f"--hypothesis-profile: {e}") from None
+    profiles = _selected_profiles(args.profile)
+    try:
+        reqs = _spec.requirements()
+        vectors = load_vectors(Path(args.vectors) if args.vectors else None)
+        _spec.message_schema()
+    except (_spec.SpecError, VectorError, FileNotFoundError) as e:
+        raise HarnessError(str(e)) from None
+    impl = _preflight(args.impl, args.timeout)
+    declared = [p for p in profiles if p in impl["profiles"]]
+    if not declared:
+        raise HarnessError(
+            f"the implementation declares none of the selected profiles ({', '.join(profiles)}); "
+            f"it declares: {', '.join(impl['profiles']) or 'none'}"
+        )
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(
+        f"Symphony IPC conformance {__version__}: {impl['name']} {impl['version']} ({impl['language']}), "
+        f"--impl {args.impl}",
+        file=out,
+    )
+    undeclared = [p for p in profiles if p not in declared]
+    skipped_note = f" (not declared, skipped: {', '.join(undeclared)})" if undeclared else ""
+    print(f"profiles: {', '.join(declared)}{skipped_note}; codecs: {', '.join(impl['codecs'])}", file=out)
+    n_vectors = sum(1 for v in vectors if v.driven)
+    print(f"{n_vectors} vectors; hypothesis profile {args.hypothesis_profile}; seed {seed}", file=out)
+    out.flush()
+    capture = _Capture()
+    with _isolated_environment():
+        rc = pytest.main(pytest_args(args, profiles, seed), plugins=[capture])
+    sys.stdout.flush()
+    if rc == pytest.ExitCode.NO_TESTS_COLLECTED:
+        raise HarnessError("no conformance test was collected (check -k and --profile)")
+    if rc not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or capture.config is None:
+        raise HarnessError(
+            f"the test run did not complete (pytest exit code {int(rc)}); see the output above"
+        )
+    from .plugin import results_collector
+
+    records: list[CaseRecord] = results_collector(capture.config).records
+    wanted = [r for r in reqs.values() if r.profile in profiles]
+    results = requirement_results(records, wanted)
+    verdict = conformance(results, declared)
+    info = RunInfo(
+        impl_spec=args.impl,
+        implementation=impl,
+        selected_profiles=tuple(profiles),
+        hypothesis_profile=args.hypothesis_profile,
+        seed=seed,
+        spec_version=_spec.spec_version(),
+        harness_version=__version__,
+    )
+    print("", file=out)
+    print(requirement_table(results, declared), file=out)
+    details = failure_details(results)
+    if details:
+        print("", file=out)
+        print(details, file=out)
+    print("", file=out)
+    print(summary_line(results, verdict), file=out)
+    print(f"seed: {info.seed} (reproduce with --seed {info.seed})", file=out)
+    if args.json_out:
+        doc = {
+            "run": info.to_dict(),
+            "conformance": verdict.to_dict(),
+            "requirements": [r.to_dict() for r in results],
+            "cases": [c.to_dict() for c in records],
+        }
+        Path(args.json_out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return EXIT_OK if verdict.conforms else EXIT_NONCONFORMING
+
+
+# ---------------------------------------------------------------- list
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    from ._adapters import testable_profiles
+    from ._vectors import VectorError, load_vectors, vector_counts
+
+    try:
+        reqs = _spec.requirements()
+        counts = vector_counts(load_vectors(Path(args.vectors) if args.vectors else None))
+    except (_spec.SpecError, VectorError, FileNotFoundError) as e:
+        raise HarnessError(str(e)) from None
+    testable = testable_profiles()
+    wanted = args.profile or _spec.profiles()
+    for p in wanted:
+        if p not in _spec.profiles():
+            raise HarnessError(f"--profile {p!r}: unknown profile; known: {', '.join(_spec.profiles())}")
+    print("profiles:", file=out)
+    for p in wanted:
+        of = [r for r in reqs.values() if r.profile == p]
+        levels = ", ".join(f"{sum(1 for r in of if r.level == lv)} {lv}" for lv in ("MUST", "SHOULD", "MAY"))
+        note = "" if p in testable else "  (not driven by this harness version)"
+        n_vec = sum(counts.get(r.id, 0) for r in of)
+        print(f"  {p:<14} {len(of):>3} requirements ({levels}); {n_vec} vector references{note}", file=out)
+    print("", file=out)
+    print(f"{'requirement':<12} {'level':<7} {'profile':<14} {'vectors':>7}  statement", file=out)
+    for r in reqs.values():
+        if r.profile in wanted:
+            print(
+                f"{r.id:<12} {r.level:<7} {r.profile:<14} {counts.get(r.id, 0):>7}  {r.statement}", file=out
+            )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- validate
+
+
+def _codec_of(path: Path, data: bytes) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".msgpack", ".mp", ".mpk"):
+        return "msgpack"
+    if suffix == ".json":
+        return "json"
+    stripped = data.lstrip(b" \t\r\n")
+    if stripped.startswith((b"{", b"[", b'"', b"\xef\xbb\xbf")):
+        return "json"
+    return "msgpack" if data[:1] in (b"\x93", b"\xdc", b"\xdd") else "json"
+
+
+def validate_bytes(data: bytes, codec: str) -> list[str]:
+    """What is wrong with one encoded message: schema errors (JSON pointer: message) and the
+    reference decoder's verdict (code: message); empty when it is valid and canonical."""
+    import symphony_ipc as ref
+    from symphony_ipc._codec import message_to_data
+
+    from .suite._support import parse_json_strict, schema_errors
+
+    problems: list[str] = []
+    if codec == "json":
+        try:
+            doc = parse_json_strict(data)
+        except UnicodeDecodeError as e:
+            problems.append(f"not UTF-8: byte {e.start}: {e.reason}")
+        except json.JSONDecodeError as e:
+            problems.append(f"not JSON: line {e.lineno} column {e.colno}: {e.msg}")
+        except ValueError as e:
+            problems.append(f"not canonical JSON text: {e}")
+        else:
+            problems += [f"schema: {p}" for p in schema_errors(doc)]
+    try:
+        msg = ref.decode(data, "msgpack" if codec == "msgpack" else "json")
+    except ref.ProtocolError as e:
+        detail = f" {json.dumps(e.details, default=str)}" if e.details else ""
+        problems.append(f"reference decoder: {e.code.value}: {e.message}{detail}")
+    else:
+        if codec == "msgpack":
+            problems += [f"schema (as JSON data): {p}" for p in schema_errors(message_to_data(msg))]
+            if ref.encode(msg, "msgpack") != bytes(data):
+                problems.append(
+                    "not canonical: the reference encodes this message to other bytes (COD-101, COD-102)"
+                )
+    return problems
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        _spec.message_schema()
+    except _spec.SpecError as e:
+        raise HarnessError(str(e)) from None
+    bad = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise HarnessError(f"{name}: cannot read: {e.strerror or e}") from None
+        codec = args.codec or _codec_of(path, data)
+        problems = validate_bytes(data, codec)
+        if problems:
+            bad += 1
+            print(f"{name}: INVALID ({codec})", file=out)
+            for p in problems:
+                print(f"  {p}", file=out)
+        else:
+            print(f"{name}: OK ({codec})", file=out)
+    return EXIT_NONCONFORMING if bad else EXIT_OK
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._hypothesis import DEFAULT_PROFILE, PROFILES
+
+    parser = argparse.ArgumentParser(
+        prog="symphony-conformance",
+        description="The Symphony IPC conformance harness: run the suite against any implementation.",
+    )
+    parser.add_argument("--version", action="version", version=f"symphony-conformance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the conformance suite and print the verdict per requirement")
+    run.add_argument(
+        "--impl",
+        default="reference",
+        metavar="SPEC",
+        help="reference (default) | python:package.module:factory | exec:COMMAND ARGS...",
+    )
+    run.add_argument(
+        "--profile", action="append", default=[], metavar="P", help="only this profile (repeatable)"
+    )
+    run.add_argument(
+        "-n", dest="workers", type=int, default=1, metavar="N", help="parallel workers (pytest-xdist)"
+    )
+    run.add_argument("--seed", type=int, default=None, help="seed of the property tests (default: random)")
+    run.add_argument(
+        "--hypothesis-profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help=f"property test effort: {', '.join(f'{k} ({v} examples)' for k, v in PROFILES.items())}",
+    )
+    run.add_argument(
+        "--vectors", default=None, metavar="DIR", help="golden vectors directory (default: bundled)"
+    )
+    run.add_argument(
+        "-k", dest="keyword", default=None, metavar="EXPR", help="only tests matching EXPR (pytest -k)"
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per test, long tracebacks")
+    run.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="per-operation timeout for exec:"
+    )
+    run.add_argument(
+        "--json", dest="json_out", default=None, metavar="FILE", help="also write the results as JSON"
+    )
+
+    lst = sub.add_parser("list", help="list the profiles and requirements (with their vector counts)")
+    lst.add_argument(
+        "--profile", action="append", default=[], metavar="P", help="only this profile (repeatable)"
+    )
+    lst.add_argument(
+        "--vectors", default=None, metavar="DIR", help="golden vectors directory (default: bundled)"
+    )
+
+    val = sub.add_parser("validate", help="check message files against the schema and the reference decoder")
+    val.add_argument("files", nargs="+", metavar="FILE")
+    val.add_argument(
+        "--codec", choices=("json", "msgpack"), default=None, help="default: by extension, or sniffed"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    stream = out if out is not None else sys.stdout
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return int(e.code) if isinstance(e.code, int) else EXIT_HARNESS
+    handlers = {"run": _run, "list": _list, "validate": _validate}
+    try:
+        return handlers[args.command](args, stream)
+    except HarnessError as e:
+        print(f"symphony-conformance: error: {e}", file=sys.stderr)
+        return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())
