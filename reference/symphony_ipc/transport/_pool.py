@@ -201,13 +201,13 @@ class ConnectionPool:
 
     async def release(self, conn: Transport, *, broken: bool = False) -> None:
         """Give a connection back; closed instead of kept when broken or dirty (TRN-022)."""
+        if self._closed:  # the pool closed while the caller held it: close(), which is idempotent
+            await conn.close()
+            return
         e = self._busy.pop(id(conn), None)
         if e is None:
             raise ValueError("this connection does not belong to the pool (or was released twice)")
         self.stats.released += 1
-        if self._closed:
-            await conn.close()
-            return
         if broken or not conn.is_open:
             await self._discard(e, "broken")
         elif conn.pending_frames:
