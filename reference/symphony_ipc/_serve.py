@@ -130,7 +130,8 @@ def serve(
     async def main() -> None:
         loop = asyncio.get_running_loop()
         listener = await listen(address, codecs=codecs, version=version)
-        print(f"symphony-ipc serve: echo on {address}", file=sys.stderr, flush=True)
+        if scheme.name != "stdio":  # a stdio child's stderr is its parent's: stay quiet there
+            print(f"symphony-ipc serve: echo on {address}", file=sys.stderr, flush=True)
         worker = asyncio.create_task(serve_echo(listener, once=scheme.name == "stdio"))
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

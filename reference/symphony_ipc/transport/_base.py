@@ -578,6 +578,9 @@ class ListenOptions:
 class PipeServer(ABC):
     """What a scheme's ``serve`` returns: it calls ``on_pipe`` for every incoming pipe."""
 
+    #: True when the server has exactly one pipe (stdio): once its handshake fails, accept ends.
+    one_shot: bool = False
+
     @abstractmethod
     def close(self) -> None:
         """Stop accepting and free the address (unlink files); idempotent."""
@@ -614,6 +617,7 @@ class PipeListener(Listener):
         self._handshakes: set[asyncio.Task[None]] = set()
         self._server: PipeServer | None = None
         self._closed = False
+        self._exhausted = False
         self.accepted = 0
         self.rejected = 0
 
@@ -639,11 +643,17 @@ class PipeListener(Listener):
         except (TransportError, asyncio.CancelledError):
             self.rejected += 1
             conn.abort()
+            if self._server is not None and self._server.one_shot:
+                self._exhausted = True
+                self._wake()
             return
         if self._closed:
             conn.abort()
             return
         self._queue.append(conn)
+        self._wake()
+
+    def _wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
@@ -655,6 +665,8 @@ class PipeListener(Listener):
                 return self._queue.popleft()
             if self._closed:
                 raise TransportClosed(f"listener {self.address} is closed")
+            if self._exhausted:
+                raise TransportClosed(f"the one connection of {self.address} failed its handshake")
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting in accept")
             fut = self._waiter = self._loop.create_future()

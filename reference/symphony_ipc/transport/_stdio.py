@@ -107,6 +107,8 @@ def take_stdio() -> tuple[int, int]:
 
 
 class _OneShot(PipeServer):
+    one_shot = True
+
     def __init__(self, pipe: FdPipe) -> None:
         self._pipe = pipe
 
