@@ -372,19 +372,27 @@ class StreamConnection(Transport):
                 self._pipe.write(self._core.initiate())
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except TimeoutError:
-            self.abort()
+            await self._close_failed()
             raise TransportTimeout(f"handshake with {self.address} timed out after {timeout} s") from None
         except BaseException:
             if self._pipe.write_buffer_size():
                 with contextlib.suppress(TimeoutError, TransportError):
                     await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
-            self.abort()
+            await self._close_failed()
             raise
         assert self._core.codec is not None
         assert self._core.peer_version is not None
         self.codec = self._core.codec
         self.peer_version = self._core.peer_version
         self.mode = self._core.mode or Mode.FRAMES
+
+    async def _close_failed(self) -> None:
+        """Close after a failed handshake, waiting for the pipe (a child is reaped, TRN-011)."""
+        self._shut()
+        if self._closing is None:
+            self._closing = self._loop.create_future()
+            self._closing.set_result(None)
+            await self._pipe.wait_closed()
 
     # -- the pipe's callbacks
 
