@@ -4,6 +4,7 @@ message types (ENV-004, ENV-008)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
@@ -19,7 +20,7 @@ def full_builder() -> s.MessageBuilder:
 
 def test_fluent_api_returns_the_builder() -> None:
     b = s.MessageBuilder()
-    calls = [
+    calls: list[Callable[[], s.MessageBuilder]] = [
         lambda: b.message_type("Request"),
         lambda: b.source("a"),
         lambda: b.target("b"),

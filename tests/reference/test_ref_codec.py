@@ -29,7 +29,7 @@ def make(
 
 def _header_prefix() -> bytes:
     """The MessagePack bytes before the timestamp of ``make()``'s message, built independently."""
-    return (
+    return bytes(
         b"\x93\x99"
         + msgpack.packb(bytes.fromhex(ID.replace("-", "")), use_bin_type=True)
         + msgpack.packb(None)
@@ -385,3 +385,52 @@ def test_truncated_msgpack_is_serialization(cut: int) -> None:
         s.decode_msgpack(out[:-cut])
     with pytest.raises(s.SerializationError):
         s.decode_msgpack(out + b"\xc0")  # trailing bytes
+
+
+def _json_fault(**changes: Any) -> bytes:
+    """A canonical message with some members replaced (header members, ``payload``, ``metadata``)."""
+    data = s.message_to_data(make(payload=None))
+    for key, value in changes.items():
+        if key in ("payload", "metadata"):
+            data[key] = value
+        else:
+            data["header"][key] = value
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"ttl": {"secs": 2**64, "nanos": 0}}, "SERIALIZATION"),  # u64 + 1
+        ({"ttl": {"secs": 2**64 - 1, "nanos": 999_999_999}}, None),
+        ({"version": {"major": 65535, "minor": 65535}}, None),
+        ({"version": {"major": 65536, "minor": 0}}, "SERIALIZATION"),
+        ({"priority": 2**64}, "INVALID_PRIORITY"),
+        ({"priority": True}, "SERIALIZATION"),
+        ({"id": 5}, "UUID_PARSE"),
+        ({"correlation_id": 5}, "UUID_PARSE"),
+        ({"message_type": None}, "SERIALIZATION"),
+        # ERR-002: several faults, the first in wire order wins
+        ({"id": "x", "message_type": "Nope"}, "UUID_PARSE"),
+        ({"message_type": "Nope", "source": ""}, "INVALID_MESSAGE_TYPE"),
+        ({"source": "", "priority": 5000}, "INVALID_ENDPOINT_ID"),
+        ({"timestamp": "2024-13-01T00:00:00Z", "ttl": "x"}, "SERIALIZATION"),
+        ({"priority": 5000, "version": "x"}, "INVALID_PRIORITY"),
+        ({"metadata": {"bad key": 1}, "message_type": "Response"}, "INVALID_METADATA_KEY"),
+        (
+            {"payload": [2**64], "message_type": "Response"},
+            "SERIALIZATION",
+        ),
+        ({"payload": nested(100, "list"), "message_type": "Response"}, "SERIALIZATION"),
+        ({"message_type": "Response"}, "MISSING_FIELD"),
+    ],
+)
+def test_json_faults(changes: dict[str, Any], code: str | None) -> None:
+    raw = _json_fault(**changes)
+    if code is None:
+        data = s.message_to_data(s.decode_json(raw))
+        assert data == json.loads(raw)
+        return
+    with pytest.raises(s.ProtocolError) as info:
+        s.decode_json(raw)
+    assert info.value.code == code
