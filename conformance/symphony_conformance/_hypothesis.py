@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import hypothesis
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, Phase, given
 from hypothesis.errors import InvalidArgument
 from hypothesis.strategies import SearchStrategy
 
@@ -33,6 +33,8 @@ def register_profiles() -> None:
         hypothesis.settings.register_profile(
             f"symphony-{name}",
             max_examples=examples,
+            # "quick" (the harness's own tests) reports the first failing example, unshrunk.
+            phases=[p for p in Phase if p is not Phase.shrink or name != "quick"],
             deadline=None,  # an out-of-process implementation's latency is not a property failure
             database=None,  # no .hypothesis/ folder in the user's directory; the seed reproduces
             print_blob=False,
@@ -84,8 +86,8 @@ def run_property(
 ) -> None:
     """Run ``check`` on values of ``strategy`` under ``settings`` with ``seed``.
 
-    :class:`ImplSkipped` skips the whole test (via ``pytest.skip``); :class:`ImplBroken` stops at
-    once and is re-raised with the input that broke the implementation in its evidence.
+    :class:`ImplSkipped` and :class:`ImplBroken` stop the run at once (no shrinking) and are
+    re-raised, an ImplBroken with the input that broke the implementation in its evidence.
     """
 
     @hypothesis.seed(seed)
@@ -101,11 +103,8 @@ def run_property(
         prop()
     except _Abort as abort:
         inner = abort.inner
-        if isinstance(inner, ImplSkipped):
-            import pytest
-
-            pytest.skip(inner.reason)
-        inner.evidence.setdefault("input", repr(abort.value)[:2000])
+        if isinstance(inner, ImplBroken):
+            inner.evidence.setdefault("input", repr(abort.value)[:2000])
         raise inner from None
     except BaseException as e:
         text = falsifying_example(e)

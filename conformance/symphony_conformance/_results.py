@@ -24,6 +24,9 @@ PROP_VECTOR: Final = "symphony_vector"
 PROP_BROKEN: Final = "symphony_broken"
 PROP_FALSIFYING: Final = "symphony_falsifying_example"
 PROP_IMPL: Final = "symphony_implementation"
+PROP_SKIP: Final = "symphony_skip"
+
+SkipKind = Literal["capability", "declined"]
 
 
 @dataclass
@@ -43,6 +46,9 @@ class CaseRecord:
     evidence: dict[str, Any] = field(default_factory=dict)
     """What an :class:`~symphony_conformance.ImplBroken` carried (request, response, stderr tail)."""
     falsifying_example: str | None = None
+    skip_kind: SkipKind | None = None
+    """Why a skipped case was skipped: the implementation does not declare its profile or codec
+    (``capability``), or it declined the operation (``declined``); None for other skips."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -63,6 +69,7 @@ class CaseRecord:
             longrepr=data.get("longrepr", ""),
             evidence=dict(data.get("evidence") or {}),
             falsifying_example=data.get("falsifying_example"),
+            skip_kind=data.get("skip_kind"),
         )
 
 
@@ -94,6 +101,8 @@ class RequirementResult:
     failed: int = 0
     skipped: int = 0
     errored: int = 0
+    declined: int = 0
+    """Skipped cases the implementation declined (:class:`~symphony_conformance.ImplSkipped`)."""
     failing_cases: tuple[str, ...] = ()
     """Node ids of the failed and errored cases."""
 
@@ -126,6 +135,7 @@ def requirement_results(
                 failed=counts["failed"],
                 skipped=counts["skipped"],
                 errored=counts["errored"],
+                declined=sum(1 for c in cases if c.outcome == "skipped" and c.skip_kind == "declined"),
                 failing_cases=tuple(c.nodeid for c in cases if c.outcome in ("failed", "errored")),
             )
         )
@@ -136,9 +146,10 @@ def requirement_results(
 class Conformance:
     """Whether the implementation conforms to the profiles it declares (among those selected).
 
-    It conforms when no declared MUST failed or errored and none was only skipped (the
-    implementation declined every check of it). Untested MUSTs are a gap in the suite, reported
-    but not held against the implementation.
+    It conforms when no declared MUST failed or errored, and none was skipped because the
+    implementation declined its checks (``skipped``). A MUST without a case that ran for other
+    reasons (``untested``: no test, or only tests of a codec the implementation does not declare)
+    is reported but not held against the implementation.
     """
 
     declared_profiles: tuple[str, ...]
@@ -164,7 +175,8 @@ def conformance(results: Iterable[RequirementResult], declared_profiles: Iterabl
     buckets: dict[str, list[str]] = {v: [] for v in ("passed", "failed", "errored", "skipped", "untested")}
     for r in results:
         if r.level == "MUST" and r.profile in declared:
-            buckets[r.verdict].append(r.id)
+            verdict = "untested" if r.verdict == "skipped" and not r.declined else r.verdict
+            buckets[verdict].append(r.id)
     return Conformance(
         declared_profiles=declared,
         failed=tuple(buckets["failed"]),

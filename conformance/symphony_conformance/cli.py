@@ -112,8 +112,7 @@ def pytest_args(args: argparse.Namespace, profiles: Sequence[str], seed: int) ->
         args.hypothesis_profile,
         "--symphony-timeout",
         str(args.timeout),
-        "-r",
-        "fE",
+        "-rN",  # the verdict table lists the failing cases (pytest's summary would repeat them)
         "--tb=long" if args.verbose else "--tb=short",
         "-v" if args.verbose else "-q",
     ]

@@ -31,6 +31,7 @@ from ._results import (
     PROP_IMPL,
     PROP_PROFILES,
     PROP_REQUIREMENTS,
+    PROP_SKIP,
     PROP_VECTOR,
     CaseRecord,
     Outcome,
@@ -204,6 +205,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     try:
         return (yield)
     except ImplSkipped as e:
+        item.user_properties.append((PROP_SKIP, "declined"))
         pytest.skip(f"the implementation declined: {e.reason}")
     except BaseException as e:
         broken = _find_broken(e)
@@ -290,11 +292,13 @@ def symphony_case(
     profiles = _spec.profiles_of(_requirement_ids(item))
     missing = [p for p in profiles if p not in caps.profiles]
     if missing:
+        item.user_properties.append((PROP_SKIP, "capability"))
         pytest.skip(f"the implementation does not declare profile {', '.join(missing)}")
     codec_mark = item.get_closest_marker("symphony_codec")
     if codec_mark is not None:
         codec = str(codec_mark.args[0])
         if codec not in caps.codecs:
+            item.user_properties.append((PROP_SKIP, "capability"))
             pytest.skip(f"the implementation does not declare codec {codec}")
     return SuiteCase(
         impl=symphony_impl,
@@ -327,7 +331,7 @@ def _short_message(report: pytest.TestReport) -> str:
 
 
 class _Pending:
-    __slots__ = ("broken", "duration", "falsifying", "longrepr", "message", "outcome", "props")
+    __slots__ = ("broken", "duration", "falsifying", "longrepr", "message", "outcome", "props", "skip_kind")
 
     def __init__(self, props: dict[str, Any]) -> None:
         self.props = props
@@ -337,6 +341,7 @@ class _Pending:
         self.longrepr = ""
         self.broken: dict[str, Any] = {}
         self.falsifying: str | None = None
+        self.skip_kind: Any = None
 
 
 class ResultsCollector:
@@ -374,6 +379,7 @@ class ResultsCollector:
         elif report.skipped and pending.outcome == "passed":
             pending.outcome = "skipped"
             pending.message = _short_message(report)
+            pending.skip_kind = props.get(PROP_SKIP)
         if report.when == "teardown":
             self._finish(report.nodeid)
 
@@ -393,6 +399,7 @@ class ResultsCollector:
                 longrepr=p.longrepr,
                 evidence=dict(p.broken),
                 falsifying_example=p.falsifying,
+                skip_kind=p.skip_kind if p.outcome == "skipped" else None,
             )
         )
 
@@ -413,7 +420,7 @@ class ResultsCollector:
         selected = set(self.config.getoption("symphony_profile") or ()) or set(_spec.profiles())
         wanted = [r for r in reqs.values() if r.id in seen or r.profile in selected]
         results = requirement_results(self.records, wanted)
-        declared = (self.implementation or {}).get("profiles", [])
+        declared = [p for p in (self.implementation or {}).get("profiles", []) if p in selected]
         tr = terminalreporter
         tr.section("Symphony IPC conformance: verdict per requirement")
         tr.write_line(requirement_table(results, declared))
