@@ -250,9 +250,20 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
         data = data.encode("utf-8", "surrogatepass")
     if len(data) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"message is {len(data)} bytes, over {MAX_MESSAGE_SIZE}")
+    if type(data) is not bytes:
+        data = bytes(data)
+    # msgspec skips unknown members without checking their UTF-8 or \\u escapes (COD-004):
+    # check UTF-8 here (ASCII needs no check), and let input with \\u escapes take the slow path.
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise SerializationError(f"malformed JSON: {e}") from None
+    if b"\\u" in data:
+        return _decode_json_slow(data)
     try:
         w = _json_fast.decode(data)
-    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError):
+    except (msgspec.MsgspecError, RecursionError, ValueError):
         return _decode_json_slow(data)
     h = w.header
     try:
