@@ -26,7 +26,11 @@ def reach(strategy: SearchStrategy[Any], condition: Any) -> Any:
     """An example satisfying ``condition`` (fails the test if the strategy never produces one)."""
     # no shrinking: any example will do, and shrinking whole messages is slow
     return find(
-        strategy, condition, settings=settings(max_examples=5000, database=None, phases=[Phase.generate])
+        strategy,
+        condition,
+        settings=settings(
+            max_examples=5000, database=None, phases=[Phase.generate], report_multiple_bugs=False
+        ),
     )
 
 
