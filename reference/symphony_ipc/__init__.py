@@ -46,6 +46,16 @@ from ._model import (
 from ._ordering import PriorityQueue, order
 from ._receive import receive
 from ._time import SYSTEM_CLOCK, Clock, ManualClock, SystemClock, Timestamp, format_rfc3339, parse_rfc3339
+from .transport import (
+    ConnectionRefused,
+    FrameTooLarge,
+    HandshakeFailed,
+    PeerBroken,
+    PeerClosed,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+)
 
 __version__ = "0.1.0"
 SPEC_VERSION = "1.0.0"
@@ -99,4 +109,14 @@ __all__ = [
     "parse_rfc3339",
     "parse_uuid",
     "receive",
+]
+__all__ += [  # transports (spec/transport.md); the rest is in symphony_ipc.transport
+    "ConnectionRefused",
+    "FrameTooLarge",
+    "HandshakeFailed",
+    "PeerBroken",
+    "PeerClosed",
+    "TransportClosed",
+    "TransportError",
+    "TransportTimeout",
 ]

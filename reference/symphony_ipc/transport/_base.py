@@ -721,11 +721,30 @@ def register_scheme(scheme: Scheme, *, replace: bool = False) -> None:
 
 
 def schemes() -> dict[str, Scheme]:
+    if not _BUILTINS:
+        _load_builtin_schemes()
     return dict(_SCHEMES)
+
+
+def _load_builtin_schemes() -> None:
+    """Register the built-in schemes (once; a plug-in registered under the same name wins)."""
+    from ._fifo import FifoScheme
+    from ._memory import MemoryScheme, PipeScheme
+    from ._stdio import StdioScheme
+    from ._unix import UnixScheme
+
+    for scheme in (UnixScheme(), FifoScheme(), StdioScheme(), MemoryScheme(), PipeScheme()):
+        _SCHEMES.setdefault(scheme.name, scheme)
+    _BUILTINS.append(True)
+
+
+_BUILTINS: list[bool] = []
 
 
 def parse_address(address: str) -> tuple[Scheme, str]:
     """Split and check an address before any I/O (TRN-001)."""
+    if not _BUILTINS:
+        _load_builtin_schemes()
     if not isinstance(address, str) or not address:
         raise AddressError(f"not an address: {address!r}")
     name, _sep, target = address.partition(":")
