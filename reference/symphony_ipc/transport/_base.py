@@ -50,7 +50,8 @@ READ_SIZE: Final = 256 << 10
 
 
 class PipeSink(Protocol):
-    """What a pipe reports to (a :class:`StreamConnection`)."""
+    """What a pipe reports to (a :class:`StreamConnection`). ``data`` is valid only during the call
+    (it may be a view of a reused read buffer): copy what you keep."""
 
     def data_received(self, data: bytes | memoryview) -> None: ...
 

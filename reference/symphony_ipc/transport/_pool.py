@@ -7,6 +7,7 @@ testable without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -131,6 +132,9 @@ class ConnectionPool:
         setattr(self.stats, f"closed_{why}", getattr(self.stats, f"closed_{why}") + 1)
         await e.conn.close()
         self._wake()
+        if not self._closed and self.size < self.min_size:
+            with contextlib.suppress(TransportError):  # the server may be down: prune() retries
+                await self._fill()
 
     async def prune(self) -> None:
         """Close idle connections past their idle timeout or lifetime; top up to ``min_size`` (TRN-021)."""
