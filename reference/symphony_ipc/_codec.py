@@ -230,14 +230,22 @@ _json_fast = msgspec.json.Decoder(_MessageW, dec_hook=_strict_ts)
 _json_any = msgspec.json.Decoder()
 
 
-def encode_json(msg: Message) -> bytes:
-    """Encode in the canonical JSON form (COD-001)."""
+def _check_encodable(msg: Message) -> None:
+    """What the model's constructors do not check, checked before either codec writes a byte."""
     if type(msg.payload) is not str:
         check_value(msg.payload)
     if msg.metadata:
         for k, v in msg.metadata.items():
             check_metadata_key(k)
             check_value(v, 1)
+    ttl = msg.header.ttl
+    if ttl is not None and not (0 <= ttl.secs <= U64 and 0 <= ttl.nanos < NS):
+        raise SerializationError(f"ttl {ttl!r} is outside secs u64, nanos [0, 10^9)")
+
+
+def encode_json(msg: Message) -> bytes:
+    """Encode in the canonical JSON form (COD-001)."""
+    _check_encodable(msg)
     out = _json_encoder.encode(msg)
     if len(out) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
@@ -313,12 +321,8 @@ def _decode_json_slow(data: bytes | bytearray | memoryview) -> Message:
 
 def encode_msgpack(msg: Message) -> bytes:
     """Encode in the canonical MessagePack layout (COD-101, COD-102)."""
+    _check_encodable(msg)
     h = msg.header
-    if type(msg.payload) is not str:
-        check_value(msg.payload)
-    for k, v in msg.metadata.items():
-        check_metadata_key(k)
-        check_value(v, 1)
     ttl = h.ttl
     try:
         out: bytes = msgpack.packb(
