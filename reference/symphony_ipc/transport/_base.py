@@ -361,6 +361,7 @@ class StreamConnection(Transport):
         self._ready: asyncio.Future[None] | None = None
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
+        self._closer: asyncio.Task[None] | None = None  # flushes an error frame, then closes
 
     # -- setup
 
@@ -389,6 +390,8 @@ class StreamConnection(Transport):
 
     async def _close_failed(self) -> None:
         """Close after a failed handshake, waiting for the pipe (a child is reaped, TRN-011)."""
+        if self._closer is not None:
+            await asyncio.gather(self._closer, return_exceptions=True)
         self._shut()
         if self._closing is None:
             self._closing = self._loop.create_future()
@@ -440,8 +443,8 @@ class StreamConnection(Transport):
                 w.set_result(None)
             if self._core.state is sansio.State.FAILED and self._core.role is Role.CLIENT:
                 self._pipe.close()  # FRM-016: close without sending anything more
-            elif self._core.state is sansio.State.FAILED:
-                self._loop.create_task(self._flush_and_close())
+            elif self._core.state is sansio.State.FAILED and self._closer is None:
+                self._closer = self._loop.create_task(self._flush_and_close())
 
     async def _flush_and_close(self) -> None:
         """After a violation: flush an error frame, then close (FRM-003, FRM-013)."""
@@ -531,6 +534,8 @@ class StreamConnection(Transport):
             if not self._closed and self._pipe.write_buffer_size() and self._core.state is sansio.State.OPEN:
                 with contextlib.suppress(TimeoutError, TransportError):
                     await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
+            if self._closer is not None:
+                await self._closer  # bounded by CLOSE_FLUSH_TIMEOUT
             self._shut()
             await self._pipe.wait_closed()
         finally:
