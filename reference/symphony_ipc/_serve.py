@@ -79,12 +79,44 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def echo(conn: Transport) -> None:
-    """Echo frames until the peer leaves, then close."""
-    from .transport import TransportError
+    """Echo frames until the peer leaves, then close.
+
+    A :class:`StreamConnection` answers from its reader callback (no task switch per frame); when
+    the peer does not read, reading pauses until the output drains (TRN-013).
+    """
+    import asyncio
+
+    from .transport import StreamConnection, TransportError
 
     try:
-        while True:
-            await conn.send_frame(await conn.recv_frame())
+        if not isinstance(conn, StreamConnection):
+            while True:
+                await conn.send_frame(await conn.recv_frame())
+        draining: set[asyncio.Task[None]] = set()
+
+        async def drain_then_resume(c: StreamConnection) -> None:
+            try:
+                await c.drain()
+            except TransportError:
+                return
+            c.resume_reading()
+
+        def on_frame(payload: bytes, c: StreamConnection = conn) -> None:
+            try:
+                if not c.send_frame_nowait(payload) and not draining:
+                    c.pause_reading()
+                    task = asyncio.create_task(drain_then_resume(c))
+                    draining.add(task)
+                    task.add_done_callback(draining.discard)
+            except TransportError:
+                pass  # the end is reported by recv_frame below
+
+        conn.set_frame_handler(on_frame)
+        try:
+            await conn.recv_frame()  # returns only at the end (frames go to on_frame)
+        finally:
+            for t in draining:
+                t.cancel()
     except TransportError:
         pass
     finally:

@@ -225,3 +225,40 @@ def test_fd_pipe_pair_moves_bytes_both_ways() -> None:
         pb.close()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("scheme", ["memory", "unix"])
+def test_callback_echo_applies_back_pressure(scheme: str, short_dir: str) -> None:
+    """The serve command's echo answers from the reader callback; a client that does not read
+    makes it pause (TRN-013) and nothing is lost."""
+    from symphony_ipc._serve import serve_echo
+
+    address = f"unix:{short_dir}/bp.sock" if scheme == "unix" else f"memory:{short_dir}"
+
+    async def body() -> None:
+        lst = await listen(address)
+        server = asyncio.ensure_future(serve_echo(lst))
+        client = await connect(address)
+        frames = [bytes([i]) * (256 << 10) for i in range(48)]
+        sent = 0
+
+        async def send_all() -> None:
+            nonlocal sent
+            for f in frames:
+                await client.send_frame(f)
+                sent += 1
+
+        sender = asyncio.ensure_future(send_all())
+        last, stalled = -1, 0
+        while not sender.done() and stalled < 5:
+            await asyncio.sleep(0.02)
+            stalled, last = (stalled + 1 if sent == last else 0), sent
+        assert not sender.done(), "12 MiB echoed into a client that reads nothing: no back-pressure"
+        for f in frames:
+            assert await client.recv_frame() == f
+        await sender
+        await client.close()
+        await lst.close()
+        await server
+
+    asyncio.run(body())

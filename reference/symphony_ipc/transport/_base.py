@@ -362,6 +362,7 @@ class StreamConnection(Transport):
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # flushes an error frame, then closes
+        self._handler: Callable[[bytes], None] | None = None
 
     # -- setup
 
@@ -418,6 +419,9 @@ class StreamConnection(Transport):
         self._handle(self._core.receive_reset())
 
     def _push(self, payload: bytes) -> None:
+        if self._handler is not None:
+            self._handler(payload)
+            return
         self._frames.append(payload)
         self._queued += len(payload)
         if self._queued > RECV_HIGH_WATER and not self._paused:
@@ -487,6 +491,44 @@ class StreamConnection(Transport):
                 raise
             if self._closed:
                 raise TransportClosed("closed while sending")
+
+    # -- the callback style, for servers that answer from the reader callback
+
+    def set_frame_handler(self, handler: Callable[[bytes], None] | None) -> None:
+        """Deliver frames by calling ``handler(payload)`` from the reader callback instead of
+        queueing them for :meth:`recv_frame`: no task switch per frame, the lowest latency.
+        Frames already queued are handed over first; :meth:`recv_frame` still reports the end."""
+        self._handler = handler
+        while handler is not None and self._frames:
+            payload = self._frames.popleft()
+            self._queued -= len(payload)
+            handler(payload)
+
+    def send_frame_nowait(self, payload: bytes) -> bool:
+        """Write one frame without waiting; False when over the high-water mark: then stop producing
+        (e.g. :meth:`pause_reading`) until ``await drain()`` returns (TRN-013)."""
+        if self._closed:
+            raise TransportClosed("send_frame on a closed connection")
+        try:
+            self._pipe.write(self._core.send_frame(payload))
+        except PeerBroken:
+            self._core.receive_reset()
+            raise
+        return self._pipe.write_buffer_size() <= SEND_HIGH_WATER
+
+    async def drain(self) -> None:
+        """Wait until the output buffer is under the low-water mark."""
+        await self._pipe.drain(SEND_LOW_WATER)
+
+    def pause_reading(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self._pipe.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused and self._queued <= RECV_LOW_WATER:
+            self._paused = False
+            self._pipe.resume_reading()
 
     async def send_keepalive(self) -> None:
         """Send a keep-alive frame (FRM-004): a write that fails if the peer is gone."""
