@@ -57,6 +57,11 @@ def add_commands(sub: Any) -> None:
         "--warmup", type=int, default=None, help="untimed round trips first (default n/10, <= 1000)"
     )
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each answer")
+    p.add_argument(
+        "--frames-only",
+        action="store_true",
+        help="send the encoded message as is and skip decoding: the transport's share alone",
+    )
     p.add_argument("--protocol-version", type=_version, default=(1, 0), help=argparse.SUPPRESS)
 
 
@@ -209,7 +214,8 @@ def ping(args: argparse.Namespace) -> int:
     st = _stats(samples)
     print(
         f"ping {args.address}: n={args.n} payload={args.size} B frame={frame_size} B codec={args.codec} "
-        f"io={args.io}: min {st['min']:.1f} us, median {st['median']:.1f} us, "
+        f"io={args.io}{' frames-only' if args.frames_only else ''}: "
+        f"min {st['min']:.1f} us, median {st['median']:.1f} us, "
         f"p99 {st['p99']:.1f} us, max {st['max']:.1f} us"
     )
     return 0
@@ -226,12 +232,19 @@ def _ping_blocking(args: argparse.Namespace, msg: Any, warmup: int) -> list[int]
     with connect_blocking(
         args.address, codecs=(codec,), version=args.protocol_version, timeout=args.timeout
     ) as c:
+        frame = encode(msg, codec)
         for i in range(warmup + args.n):
-            t0 = perf_counter_ns()
-            c.send_frame(encode(msg, codec))
-            back = decode(c.recv_frame(args.timeout), codec)
-            t1 = perf_counter_ns()
-            if back.header.id != msg.header.id:
+            if args.frames_only:
+                t0 = perf_counter_ns()
+                c.send_frame(frame)
+                ok = c.recv_frame(args.timeout) == frame
+                t1 = perf_counter_ns()
+            else:
+                t0 = perf_counter_ns()
+                c.send_frame(encode(msg, codec))
+                ok = decode(c.recv_frame(args.timeout), codec).header.id == msg.header.id
+                t1 = perf_counter_ns()
+            if not ok:
                 raise PeerBroken("the endpoint answered with another message")
             if i >= warmup:
                 samples.append(t1 - t0)
@@ -253,12 +266,19 @@ def _ping_asyncio(args: argparse.Namespace, msg: Any, warmup: int) -> list[int]:
             args.address, codecs=(codec,), version=args.protocol_version, timeout=args.timeout
         )
         async with conn:
+            frame = encode(msg, codec)
             for i in range(warmup + args.n):
-                t0 = perf_counter_ns()
-                await conn.send_frame(encode(msg, codec))
-                back = decode(await conn.recv_frame(args.timeout), codec)
-                t1 = perf_counter_ns()
-                if back.header.id != msg.header.id:
+                if args.frames_only:
+                    t0 = perf_counter_ns()
+                    await conn.send_frame(frame)
+                    ok = await conn.recv_frame(args.timeout) == frame
+                    t1 = perf_counter_ns()
+                else:
+                    t0 = perf_counter_ns()
+                    await conn.send_frame(encode(msg, codec))
+                    ok = decode(await conn.recv_frame(args.timeout), codec).header.id == msg.header.id
+                    t1 = perf_counter_ns()
+                if not ok:
                     raise PeerBroken("the endpoint answered with another message")
                 if i >= warmup:
                     samples.append(t1 - t0)

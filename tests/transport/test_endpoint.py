@@ -77,8 +77,8 @@ def _ping(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "extra",
-    [[], ["--io", "asyncio"], ["--codec", "json", "--size", "65536"]],
-    ids=["blocking", "asyncio", "json-64k"],
+    [[], ["--io", "asyncio"], ["--codec", "json", "--size", "65536"], ["--frames-only", "--io", "asyncio"]],
+    ids=["blocking", "asyncio", "json-64k", "frames-only"],
 )
 def test_ping(endpoint: str, extra: list[str]) -> None:
     done = _ping(endpoint, "-n", "50", *extra)
