@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from ._adapters import (
         ImplementationLoadError,
         ReferenceImplementation,
+        driven_profiles,
         load_implementation,
-        testable_profiles,
     )
     from ._driver_client import ExecImplementation
     from ._results import (
@@ -54,7 +54,7 @@ _LAZY: dict[str, str] = {
     "ImplementationLoadError": "._adapters",
     "ReferenceImplementation": "._adapters",
     "load_implementation": "._adapters",
-    "testable_profiles": "._adapters",
+    "driven_profiles": "._adapters",
     "ExecImplementation": "._driver_client",
     "CaseRecord": "._results",
     "Conformance": "._results",
@@ -77,7 +77,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CODECS",
-    "PROFILES",
     "Capabilities",
     "CaseRecord",
     "Conformance",
@@ -89,15 +88,16 @@ __all__ = [
     "Implementation",
     "ImplementationLoadError",
     "MessageData",
+    "PROFILES",
     "ReferenceImplementation",
     "RequirementResult",
     "RunInfo",
     "__version__",
     "conformance",
+    "driven_profiles",
     "fixtures_dir",
     "load_implementation",
     "requirement_results",
     "spec_dir",
-    "testable_profiles",
     "verdict_of",
 ]

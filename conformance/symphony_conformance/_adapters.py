@@ -31,7 +31,7 @@ class ImplementationLoadError(Exception):
     """An ``--impl`` spec that is malformed, or names something that cannot be loaded or started."""
 
 
-def testable_profiles() -> list[str]:
+def driven_profiles() -> list[str]:
     """The spec's profiles the suite can drive through the :class:`Implementation` interface
     (``transport`` is specified but not driven by this harness yet)."""
     return [p for p in _spec.profiles() if p in PROFILES]
@@ -71,7 +71,7 @@ class ReferenceImplementation:
                 version=ref.__version__,
                 language="python",
                 spec_version=ref.SPEC_VERSION,
-                capabilities=Capabilities(frozenset(testable_profiles()), frozenset(ref.CODECS)),
+                capabilities=Capabilities(frozenset(driven_profiles()), frozenset(ref.CODECS)),
             )
         return self._info
 

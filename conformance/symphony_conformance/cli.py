@@ -67,9 +67,9 @@ def _isolated_environment() -> Iterator[None]:
 
 
 def _selected_profiles(requested: Sequence[str]) -> list[str]:
-    from ._adapters import testable_profiles
+    from ._adapters import driven_profiles
 
-    testable = testable_profiles()
+    testable = driven_profiles()
     if not requested:
         return testable
     out: list[str] = []
@@ -241,7 +241,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    from ._adapters import testable_profiles
+    from ._adapters import driven_profiles
     from ._vectors import VectorError, load_vectors, vector_counts
 
     try:
@@ -249,7 +249,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         counts = vector_counts(load_vectors(Path(args.vectors) if args.vectors else None))
     except (_spec.SpecError, VectorError, FileNotFoundError) as e:
         raise HarnessError(str(e)) from None
-    testable = testable_profiles()
+    testable = driven_profiles()
     wanted = args.profile or _spec.profiles()
     for p in wanted:
         if p not in _spec.profiles():
@@ -265,9 +265,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     print(f"{'requirement':<12} {'level':<7} {'profile':<14} {'vectors':>7}  statement", file=out)
     for r in reqs.values():
         if r.profile in wanted:
-            print(
-                f"{r.id:<12} {r.level:<7} {r.profile:<14} {counts.get(r.id, 0):>7}  {r.statement}", file=out
-            )
+            statement = r.statement if len(r.statement) <= 90 else r.statement[:87] + "..."
+            print(f"{r.id:<12} {r.level:<7} {r.profile:<14} {counts.get(r.id, 0):>7}  {statement}", file=out)
     return EXIT_OK
 
 

@@ -417,7 +417,9 @@ class ResultsCollector:
 
         reqs = _spec.requirements()
         seen = {rid for rec in self.records for rid in rec.requirements}
-        selected = set(self.config.getoption("symphony_profile") or ()) or set(_spec.profiles())
+        from ._adapters import driven_profiles
+
+        selected = set(self.config.getoption("symphony_profile") or ()) or set(driven_profiles())
         wanted = [r for r in reqs.values() if r.id in seen or r.profile in selected]
         results = requirement_results(self.records, wanted)
         declared = [p for p in (self.implementation or {}).get("profiles", []) if p in selected]
