@@ -666,7 +666,7 @@ def check_no_leaks(maker: TransportMaker, *, cycles: int = 1000, timeout: float 
             await c.send_frame(b"cycle %d" % i)
             _check(await c.recv_frame() == b"cycle %d" % i, "TRN-016", "echo failed during the cycles")
             await c.close()
-        for _ in range(100):  # the server side closes when it sees our end of stream
+        for _ in range(500):  # the server side closes when it sees our end of stream
             if not srv._tasks:
                 break
             await asyncio.sleep(0.01)
@@ -701,7 +701,7 @@ def check_reconnection(
     *,
     restarts: int = 20,
     requests: int = 5,
-    downtime: float = 0.03,
+    downtime: float = 0.05,
     reconnector: ReconnectorFactory = _default_reconnector,
     timeout: float = 90.0,
 ) -> None:

@@ -195,7 +195,7 @@ def test_silent_client_does_not_block_accept(short_dir: str) -> None:
     address = f"memory:{short_dir}"
 
     async def body() -> None:
-        lst = await listen(address, handshake_timeout=0.2)
+        lst = await listen(address, handshake_timeout=1.0)
         scheme, target = parse_address(address)
         silent = RawPeer(await scheme.open(target, 1.0))
         accepting = asyncio.ensure_future(lst.accept())
