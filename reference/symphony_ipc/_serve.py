@@ -73,7 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "serve":
             return serve(args.listen, codecs=args.codecs, version=args.protocol_version)
         return ping(args)
-    except TransportError as e:
+    except (TransportError, OSError) as e:
         print(f"symphony-ipc {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -156,8 +156,11 @@ def _open_fifo(directory: str, timeout: float | None) -> tuple[int, int]:
     c2s, s2c = pair_paths(directory, ident)
     rfd = wfd = -1
     try:
-        os.mkfifo(c2s, 0o600)
-        os.mkfifo(s2c, 0o600)
+        try:
+            os.mkfifo(c2s, 0o600)
+            os.mkfifo(s2c, 0o600)
+        except OSError as e:
+            raise ConnectionRefused(f"cannot create FIFOs in {directory}: {e.strerror}") from None
         rfd = os.open(s2c, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             cfd = os.open(os.path.join(directory, RENDEZVOUS), os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
