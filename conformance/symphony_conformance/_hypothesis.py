@@ -68,10 +68,11 @@ class _Abort(BaseException):
 
 
 def falsifying_example(exc: BaseException) -> str | None:
-    """The "Falsifying example" note Hypothesis attached to ``exc``, if any."""
+    """The failing example Hypothesis noted on ``exc`` ("Falsifying example: ..." or, in newer
+    versions, "Failing test case: ..."), with the notes after it, if any."""
     notes = getattr(exc, "__notes__", None) or []
     for i, note in enumerate(notes):
-        if isinstance(note, str) and note.startswith("Falsifying"):
+        if isinstance(note, str) and note.startswith(("Falsifying", "Failing test case")):
             return "\n".join(str(n) for n in notes[i:])
     return None
 

@@ -325,7 +325,7 @@ def _short_message(report: pytest.TestReport) -> str:
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return str(crash.message).splitlines()[0] if crash.message else ""
+        return str(crash.message).removeprefix("Failed: ").splitlines()[0] if crash.message else ""
     text = _longrepr_text(report).strip().splitlines()
     return text[-1] if text else ""
 

@@ -122,6 +122,11 @@ def test_mutant_is_caught_and_named(tmp_path: Path, name: str) -> None:
         assert rid in results["conformance"]["failed"]
         assert f"FAILED {rid} " in out  # named in the details under the table
     assert "DOES NOT CONFORM" in out
+    failed_properties = [
+        c for c in results["cases"] if c["outcome"] == "failed" and "test_vectors.py" not in c["nodeid"]
+    ]
+    assert failed_properties  # a property test catches it too, not only the vectors
+    assert all(c["falsifying_example"] for c in failed_properties)
 
 
 ENVELOPE_JSON_ONLY = textwrap.dedent(
