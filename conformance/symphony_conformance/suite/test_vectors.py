@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .._case import SuiteCase
-from .._data import V4_UUID, format_diff, message_diff, timestamp_ns
+from .._data import V4_UUID, data_diff, format_diff, timestamp_ns
 from .._impl import ImplError, MessageData
 from .._vectors import Vector, VectorError, load_vectors
 from ._support import (
@@ -98,7 +98,7 @@ def _check_encode_golden(case: SuiteCase, vector: Vector, message: MessageData, 
     except ValueError as e:
         fail(f"the JSON encoding is not canonical JSON text: {e}: {short(encoded)}")
     want = json.loads(data.decode("utf-8", "surrogatepass"))
-    diffs = message_diff(want, got)
+    diffs = data_diff(want, got)  # exact: the golden input is canonical, timestamps included
     if diffs:
         fail(f"the JSON encoding differs from the golden input (as parsed data):{format_diff(diffs)}")
 
