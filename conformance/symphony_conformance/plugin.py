@@ -416,11 +416,10 @@ class ResultsCollector:
         from ._render import requirement_table, summary_line
 
         reqs = _spec.requirements()
-        seen = {rid for rec in self.records for rid in rec.requirements}
         from ._adapters import driven_profiles
 
         selected = set(self.config.getoption("symphony_profile") or ()) or set(driven_profiles())
-        wanted = [r for r in reqs.values() if r.id in seen or r.profile in selected]
+        wanted = [r for r in reqs.values() if r.profile in selected]
         results = requirement_results(self.records, wanted)
         declared = [p for p in (self.implementation or {}).get("profiles", []) if p in selected]
         tr = terminalreporter
