@@ -1,6 +1,6 @@
 """pytest plugin entry point (``pytest11``); inert unless the conformance suite is selected.
 
-In any pytest session this only adds the ``--symphony-*`` options, two markers and the
+In any pytest session this only adds the ``--symphony-*`` options, three markers and the
 ``symphony_*`` fixtures. Everything else acts on conformance tests alone, i.e. tests that use the
 ``symphony_case`` fixture (the suite in :mod:`symphony_conformance.suite`, or a user's own):
 
