@@ -1,7 +1,7 @@
 """Generate fixtures/framing.json: golden vectors of spec/transport.md (framing and handshake).
 
 Expected outcomes are written here by hand from the spec, not computed by the reference, so the
-reference is checked against them (tests/transport/test_sansio.py). Run
+reference is checked against them (tests/transport/test_transport_sansio.py). Run
 ``python tools/gen_framing_fixtures.py``; ``--check`` exits 1 when the file is stale.
 """
 

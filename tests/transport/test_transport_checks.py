@@ -1,7 +1,7 @@
 """Every reusable transport check, against every built-in transport (spec/transport.md).
 
 ``pipe`` is the data path of stdio (two anonymous pipes) in process; the stdio child process itself
-is exercised by test_endpoint.py.
+is exercised by test_transport_endpoint.py.
 """
 
 from __future__ import annotations
