@@ -68,3 +68,15 @@ def test_no_duplicates(maker: AddressMaker) -> None:
 
 def test_pool_reuse(maker: AddressMaker) -> None:
     tc.check_pool_reuse(maker, acquisitions=1000, workers=4)
+
+
+def test_every_check_names_known_requirements() -> None:
+    import json
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "spec" / "requirements.json"
+    known = {r["id"] for r in json.loads(spec.read_text())["requirements"] if r["profile"] == "transport"}
+    for check in [*tc.IN_PROCESS_CHECKS.values(), *tc.ENDPOINT_CHECKS.values()]:
+        ids = tc.requirements_of(check)
+        assert ids, check.__name__
+        assert set(ids) <= known, (check.__name__, ids)
