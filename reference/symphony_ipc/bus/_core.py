@@ -371,6 +371,8 @@ def error_payload(code: ErrorCode, message: str, **details: Any) -> dict[str, An
 class BusCore:
     """The message bus of spec/bus.md without I/O. See the module docstring."""
 
+    _endpoint_type: type[_Endpoint] = _Endpoint  # the seeded-fault buses swap the queue discipline
+
     def __init__(self, config: BusConfig | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.config = config or BusConfig()
         self._max_pending = self.config.max_pending
@@ -418,7 +420,7 @@ class BusCore:
             raise InvalidEndpointId(f"endpoint id {endpoint_id!r} uses a reserved prefix", field="endpoint")
         if endpoint_id in self._endpoints:
             raise InvalidOperation(f"endpoint {endpoint_id!r} is registered already", endpoint=endpoint_id)
-        self._endpoints[endpoint_id] = _Endpoint(endpoint_id, handler)
+        self._endpoints[endpoint_id] = self._endpoint_type(endpoint_id, handler)
 
     def unregister(self, endpoint_id: str) -> None:
         """The endpoint leaves (BUS-037): cancel, answer, dead-letter, unsubscribe, in that order."""
