@@ -50,12 +50,24 @@ class FifoServer(PipeServer):
         self._dir = directory
         self._created_dir = created_dir
         self._path = os.path.join(directory, RENDEZVOUS)
-        os.mkfifo(self._path, 0o600)
-        os.chmod(self._path, 0o600)
-        self._ident = os.stat(self._path).st_ino
-        self._rfd = os.open(self._path, _NONBLOCK_RD)
-        # our own writer keeps the FIFO from signalling end of stream each time a client is done
-        self._keep = os.open(self._path, _NONBLOCK_WR)
+        # Create and open the rendezvous under a private name, then link it into place: a client
+        # that sees the path always finds a reader (no ENXIO window), and link(2) never replaces.
+        staging = f"{self._path}.{os.getpid()}.new"
+        os.mkfifo(staging, 0o600)
+        try:
+            os.chmod(staging, 0o600)
+            self._ident = os.stat(staging).st_ino
+            self._rfd = os.open(staging, _NONBLOCK_RD)
+            # our own writer keeps the FIFO from signalling end of stream each time a client is done
+            self._keep = os.open(staging, _NONBLOCK_WR)
+            try:
+                os.link(staging, self._path)
+            except OSError:
+                os.close(self._rfd)
+                os.close(self._keep)
+                raise
+        finally:
+            os.unlink(staging)
         self._buf = b""
         self._on_pipe = on_pipe
         self._closed = False

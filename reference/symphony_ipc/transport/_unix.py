@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import secrets
 import socket
 import stat
 from collections.abc import Callable
@@ -97,15 +99,23 @@ class UnixScheme(Scheme):
             if _live(target):
                 raise AddressInUse(f"a server already listens at unix:{target}")
             os.unlink(target)  # stale: nobody answers
+        # Bind and listen under a private name, then link it into place: the path appears only
+        # once connects can succeed (no refused window between bind and listen), and link(2)
+        # fails rather than replace a socket another server put there meanwhile.
+        staging = os.path.join(os.path.dirname(target) or ".", f".sy{os.getpid()}-{secrets.token_hex(3)}")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.bind(target)
-            os.chmod(target, 0o600)
-            sock.listen(options.backlog)
-            sock.setblocking(False)
+            sock.bind(staging)
+            try:
+                os.chmod(staging, 0o600)
+                sock.listen(options.backlog)
+                sock.setblocking(False)
+                os.link(staging, target)
+            finally:
+                os.unlink(staging)
         except OSError as e:
             sock.close()
-            if e.errno == 98:  # EADDRINUSE: lost a race with another server
+            if e.errno in (errno.EADDRINUSE, errno.EEXIST):  # lost a race with another server
                 raise AddressInUse(f"unix:{target}: {e.strerror}") from None
             raise AddressError(f"cannot listen at unix:{target}: {e.strerror}") from None
         return UnixServer(target, sock, on_pipe)
