@@ -1047,7 +1047,8 @@ PROFILES: Final[dict[str, int]] = {"quick": 25, "default": 60, "ci": 200, "thoro
 
 def settings_for(profile: str = "default", **overrides: Any) -> hypothesis.settings:
     """Settings for a run: ``max_examples`` from the profile, sequences of up to 40 steps, no
-    deadline, no example database (a run is reproducible with ``derandomize=True``)."""
+    deadline, no example database (a run is reproducible with ``derandomize=True``), shrinking
+    but no explain phase; ``overrides`` are any other ``hypothesis.settings`` arguments."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     base: dict[str, Any] = {
@@ -1057,6 +1058,8 @@ def settings_for(profile: str = "default", **overrides: Any) -> hypothesis.setti
         "database": None,
         "print_blob": False,
         "report_multiple_bugs": False,  # one BusViolation, not a group of them
+        # the explain phase replays a shrunk stateful example hundreds of times for a few notes
+        "phases": [p for p in hypothesis.Phase if p is not hypothesis.Phase.explain],
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
     }
     base.update(overrides)
