@@ -6,23 +6,45 @@
 * ``python:package.module:factory``: ``factory()`` (no arguments) returns an :class:`Implementation`;
 * ``exec:COMMAND ARGS...``: an out-of-process implementation speaking the driver protocol
   (``spec/driver/``), e.g. ``exec:node examples/node/driver.mjs``.
+
+``--transport python:package.module:factory`` (or ``python:path/to/file.py:factory``) names a
+transport *maker* for the in-process transport checks (:func:`load_transport_maker`), and
+``--endpoint ADDRESS`` a running server checked on the wire alone (:class:`EndpointImplementation`).
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import importlib.util
 import shlex
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import symphony_ipc as ref
 from symphony_ipc._codec import message_from_data, message_to_data
 from symphony_ipc._model import check_message_type
 
 from . import _spec
-from ._impl import PROFILES, Capabilities, Implementation, ImplError, ImplInfo, ImplSkipped, MessageData
+from ._impl import (
+    PROFILES,
+    TRANSPORTS,
+    Capabilities,
+    Endpoint,
+    Implementation,
+    ImplError,
+    ImplInfo,
+    ImplSkipped,
+    MessageData,
+)
+
+if TYPE_CHECKING:
+    from symphony_ipc._driver import EchoEndpoints
+
+    from .transport_checks import TransportMaker
 
 DEFAULT_IMPL = "reference"
 
@@ -32,9 +54,13 @@ class ImplementationLoadError(Exception):
 
 
 def driven_profiles() -> list[str]:
-    """The spec's profiles the suite can drive through the :class:`Implementation` interface
-    (``transport`` is specified but not driven by this harness yet)."""
+    """The spec's profiles the suite can drive through the :class:`Implementation` interface."""
     return [p for p in _spec.profiles() if p in PROFILES]
+
+
+#: The reference's transports the in-process checks run on (``pipe`` is stdio's data path, two
+#: anonymous pipes, in process; the stdio child itself is checked through its endpoint).
+IN_PROCESS_TRANSPORTS: tuple[str, ...] = ("unix", "fifo", "pipe", "memory")
 
 
 def _raise_impl_error(e: ref.ProtocolError) -> NoReturn:
@@ -62,6 +88,7 @@ class ReferenceImplementation:
     def __init__(self) -> None:
         self._clock = ref.ManualClock(time.time_ns())
         self._info: ImplInfo | None = None
+        self._endpoints: EchoEndpoints | None = None
 
     @property
     def info(self) -> ImplInfo:
@@ -71,7 +98,9 @@ class ReferenceImplementation:
                 version=ref.__version__,
                 language="python",
                 spec_version=ref.SPEC_VERSION,
-                capabilities=Capabilities(frozenset(driven_profiles()), frozenset(ref.CODECS)),
+                capabilities=Capabilities(
+                    frozenset(driven_profiles()), frozenset(ref.CODECS), frozenset(TRANSPORTS)
+                ),
             )
         return self._info
 
@@ -159,6 +188,87 @@ class ReferenceImplementation:
         except ref.ProtocolError as e:
             _raise_impl_error(e)
 
+    # -- the profile transport (_impl.TransportImplementation)
+
+    def frames(self, data: bytes, *, eof: bool, mode: str) -> dict[str, Any]:
+        from symphony_ipc.transport.sansio import run_frames_vector
+
+        out = run_frames_vector({"hex": bytes(data).hex(), "eof": eof, "mode": mode})
+        if "error" in out:
+            raise ImplError(out["error"], "the frame decoder refused the stream")
+        return {"frames": [bytes.fromhex(h) for h in out["frames"]], "state": out["state"]}
+
+    def handshake(self, role: str, config: Mapping[str, Any], data: bytes, *, eof: bool) -> dict[str, Any]:
+        from symphony_ipc.transport.sansio import run_handshake_vector
+
+        out = run_handshake_vector({"role": role, role: dict(config), "hex": bytes(data).hex(), "eof": eof})
+        out["frames"] = [bytes.fromhex(h) for h in out["frames"]]
+        return out
+
+    def listen(self, scheme: str) -> Endpoint:
+        """An echo endpoint in this process (a background thread's event loop); stdio: a child."""
+        import os
+
+        from symphony_ipc._driver import EchoEndpoints
+
+        if scheme not in TRANSPORTS:
+            raise ImplSkipped(f"no echo endpoint on {scheme!r}")
+        if self._endpoints is None:
+            self._endpoints = EchoEndpoints()
+        address = self._endpoints.listen(scheme)
+        return Endpoint(address, None if scheme == "stdio" else os.getpid())
+
+    def transport_makers(self, directory: str) -> dict[str, TransportMaker]:
+        """Makers of the in-process transport checks, one per built-in transport (addresses in
+        ``directory``, which must be short: a Unix socket path is at most 107 bytes)."""
+        from .transport_checks import AddressMaker
+
+        return {name: AddressMaker(name, directory) for name in IN_PROCESS_TRANSPORTS}
+
+    def close(self) -> None:
+        endpoints, self._endpoints = self._endpoints, None
+        if endpoints is not None:
+            endpoints.close()
+
+
+class EndpointImplementation:
+    """``--endpoint ADDRESS``: a running server under test through its address alone.
+
+    It declares the profile ``transport`` on the address's scheme and nothing else: the suite runs
+    the raw wire checks against the address; every other operation is declined.
+    """
+
+    def __init__(self, address: str) -> None:
+        scheme = address.partition(":")[0]
+        if scheme not in TRANSPORTS or address == scheme or not address.partition(":")[2]:
+            raise ImplementationLoadError(
+                f"--endpoint {address!r}: expected unix:PATH, fifo:DIR or 'stdio:COMMAND ARGS...'"
+            )
+        self.address = address
+        self.scheme = scheme
+        self._info = ImplInfo(
+            name=f"endpoint {address}",
+            version="",
+            language="unknown",
+            spec_version="",
+            capabilities=Capabilities(frozenset({"transport"}), frozenset(), frozenset({scheme})),
+        )
+
+    @property
+    def info(self) -> ImplInfo:
+        return self._info
+
+    def listen(self, scheme: str) -> Endpoint:
+        if scheme != self.scheme:
+            raise ImplSkipped(f"the endpoint under test is on {self.scheme}:")
+        return Endpoint(self.address)
+
+    def _declined(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise ImplSkipped("--endpoint: only the raw wire checks run against a running server")
+
+    set_clock = build = encode = decode = receive = order = _declined
+    is_expired = is_compatible = expects_response = frames = handshake = _declined
+
     def close(self) -> None:
         pass
 
@@ -226,6 +336,73 @@ def _load_python(target: str, spec: str) -> Implementation:
             f"symphony_conformance.Implementation (missing: {', '.join(missing)})"
         )
     return impl
+
+
+def _import_target(target: str, spec: str, option: str, example: str) -> Callable[[], Any]:
+    """The factory ``module:attr`` (or ``path/to/file.py:attr``) of a ``python:`` spec."""
+    module_name, sep, attr = target.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ImplementationLoadError(
+            f"{option} {spec!r}: expected python:package.module:factory (e.g. {example})"
+        )
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).resolve()
+            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if mod_spec is None or mod_spec.loader is None or not path.is_file():
+                raise FileNotFoundError(f"no such file: {module_name}")
+            module = sys.modules.get(path.stem)
+            if module is None or getattr(module, "__file__", None) != str(path):
+                module = importlib.util.module_from_spec(mod_spec)
+                sys.modules[path.stem] = module
+                mod_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as e:  # any import-time failure is the user's module, reported as such
+        raise ImplementationLoadError(f"{option} {spec!r}: cannot import {module_name!r}: {e!r}") from e
+    factory: Any = module
+    for part in attr.split("."):
+        try:
+            factory = getattr(factory, part)
+        except AttributeError:
+            raise ImplementationLoadError(
+                f"{option} {spec!r}: {module_name!r} has no attribute {attr!r}"
+            ) from None
+    if not callable(factory):
+        raise ImplementationLoadError(f"{option} {spec!r}: {module_name}:{attr} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+_MAKER_MEMBERS = ("name", "fresh_address", "listen", "connect", "open_raw")
+
+
+def load_transport_maker(spec: str) -> TransportMaker:
+    """The transport maker a ``--transport python:module:factory`` spec names: ``factory()`` returns
+    an object with ``name``, ``fresh_address()``, ``async listen(address)``, ``async
+    connect(address, **options)`` and ``async open_raw(address)``
+    (:class:`~symphony_conformance.transport_checks.TransportMaker`), and optionally
+    ``reconnector(connect, sleep)`` and ``pool(connect, max_size)`` for its own reconnecting client
+    and pool. :class:`ImplementationLoadError` when it cannot be loaded.
+    """
+    kind, sep, rest = spec.strip().partition(":")
+    if kind != "python" or not sep:
+        raise ImplementationLoadError(
+            f"--transport {spec!r}: expected python:package.module:factory or python:path/to/file.py:factory"
+        )
+    factory = _import_target(rest.strip(), spec, "--transport", "python:examples/tcp_transport.py:make")
+    try:
+        maker = factory()
+    except Exception as e:
+        raise ImplementationLoadError(f"--transport {spec!r}: the factory raised {e!r}") from e
+    missing = [m for m in _MAKER_MEMBERS if not hasattr(maker, m)]
+    if missing:
+        raise ImplementationLoadError(
+            f"--transport {spec!r}: the factory returned {type(maker).__name__}, which is not a transport "
+            f"maker (missing: {', '.join(missing)}; see symphony_conformance.transport_checks.TransportMaker)"
+        )
+    if not isinstance(maker.name, str) or not maker.name:
+        raise ImplementationLoadError(f"--transport {spec!r}: the maker's name must be a non-empty string")
+    return maker  # type: ignore[no-any-return]
 
 
 def _load_exec(command: str, spec: str, timeout: float) -> Implementation:

@@ -36,7 +36,18 @@ from typing import IO, Any, Final
 from referencing import Registry, Resource
 
 from . import __version__
-from ._impl import CODECS, PROFILES, Capabilities, ImplBroken, ImplError, ImplInfo, ImplSkipped, MessageData
+from ._impl import (
+    CODECS,
+    PROFILES,
+    TRANSPORTS,
+    Capabilities,
+    Endpoint,
+    ImplBroken,
+    ImplError,
+    ImplInfo,
+    ImplSkipped,
+    MessageData,
+)
 from ._resources import spec_dir
 
 DRIVER_PROTOCOL: Final = 1
@@ -53,6 +64,9 @@ COMMANDS: Final = (
     "is_expired",
     "is_compatible",
     "expects_response",
+    "frames",
+    "handshake",
+    "listen",
     "shutdown",
 )
 MAX_LINE: Final = 64 * 1024 * 1024  # a 16 MiB message in base64 inside JSON fits comfortably
@@ -215,6 +229,8 @@ def _profiles_needed(cmd: str, request: Mapping[str, Any]) -> set[str]:
         "order": {"priority"},
         "is_expired": {"ttl"},
         "is_compatible": {"versioning"},
+        "frames": {"transport"},
+        "handshake": {"transport"},
     }.get(cmd, set())
 
 
@@ -545,6 +561,42 @@ class ExecImplementation:
     def expects_response(self, message_type: str) -> bool:
         return bool(self._operation("expects_response", {"message_type": message_type})["expects_response"])
 
+    # -- the profile transport (symphony_conformance._impl.TransportImplementation)
+
+    def frames(self, data: bytes, *, eof: bool, mode: str) -> dict[str, Any]:
+        result = self._operation("frames", {"data_b64": _b64(data), "eof": eof, "mode": mode})
+        return {"frames": self._payloads(result), "state": result["state"]}
+
+    def handshake(self, role: str, config: Mapping[str, Any], data: bytes, *, eof: bool) -> dict[str, Any]:
+        req = {"role": role, "config": dict(config), "data_b64": _b64(data), "eof": eof}
+        result = self._operation("handshake", req)
+        out = {k: result[k] for k in ("codec", "mode", "sent", "state")}
+        out["frames"] = self._payloads(result)
+        if "error" in result:
+            out["error"] = result["error"]
+        return out
+
+    def listen(self, scheme: str) -> Endpoint:
+        """Ask for an echo endpoint on ``scheme``; it lives as long as the current process."""
+        result = self._operation("listen", {"scheme": scheme})
+        address = str(result["address"])
+        if address.partition(":")[0] != scheme:
+            raise self._broken(
+                _Failure("schema-invalid-response", f"listen {scheme} answered the address {address!r}")
+            )
+        pid = result.get("pid")
+        return Endpoint(address, pid if isinstance(pid, int) else None)
+
+    def _payloads(self, result: Mapping[str, Any]) -> list[bytes]:
+        try:
+            return [base64.b64decode(f, validate=True) for f in result["frames_b64"]]
+        except (binascii.Error, ValueError) as e:
+            raise self._broken(
+                _Failure(
+                    "schema-invalid-response", f"frames_b64 holds a string that is not padded base64: {e}"
+                )
+            ) from None
+
     def close(self) -> None:
         """Send shutdown, wait briefly, then terminate and kill; safe to call twice."""
         with self._lock:
@@ -606,12 +658,17 @@ class ExecImplementation:
             )
         caps = result["capabilities"]
         profiles, codecs = set(caps["profiles"]), set(caps["codecs"])
-        unknown = sorted(profiles - set(PROFILES)) + sorted(codecs - set(CODECS))
+        transports = set(caps.get("transports", ()))
+        unknown = (
+            sorted(profiles - set(PROFILES))
+            + sorted(codecs - set(CODECS))
+            + sorted(transports - set(TRANSPORTS))
+        )
         if unknown:
             raise _Failure(
                 "unknown-capability",
                 f"the handshake declares capabilities this harness does not know: {unknown}"
-                f" (profiles: {list(PROFILES)}, codecs: {list(CODECS)})",
+                f" (profiles: {list(PROFILES)}, codecs: {list(CODECS)}, transports: {list(TRANSPORTS)})",
                 response=resp,
             )
         mismatched = sorted(c for c in CODECS if (c in codecs) != (f"codec-{c}" in profiles))
@@ -627,7 +684,7 @@ class ExecImplementation:
             version=result["version"],
             language=result["language"],
             spec_version=result["spec_version"],
-            capabilities=Capabilities(frozenset(profiles), frozenset(codecs)),
+            capabilities=Capabilities(frozenset(profiles), frozenset(codecs), frozenset(transports)),
             extra={k: v for k, v in result.items() if k not in known},
         )
         proc.greeted = True
@@ -683,6 +740,8 @@ class ExecImplementation:
                 reason = resp["skipped"]["reason"]
                 declared = self.info.capabilities.profiles
                 needed = _profiles_needed(cmd, fields)
+                if cmd == "listen" and fields["scheme"] in self.info.capabilities.transports:
+                    needed = {"transport"}  # a declared scheme
                 if needed and needed <= declared:
                     raise self._broken(
                         _Failure(

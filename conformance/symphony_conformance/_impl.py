@@ -12,8 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 #: Profiles of the spec an implementation may declare (spec/requirements.json "profile").
-PROFILES: tuple[str, ...] = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning")
+PROFILES: tuple[str, ...] = (
+    "envelope",
+    "codec-json",
+    "codec-msgpack",
+    "priority",
+    "ttl",
+    "versioning",
+    "transport",
+)
 CODECS: tuple[str, ...] = ("json", "msgpack")
+#: Transports an implementation may offer an echo endpoint on (``capabilities.transports``): the
+#: schemes the harness's raw wire client opens (spec/transport.md section 4).
+TRANSPORTS: tuple[str, ...] = ("unix", "fifo", "stdio")
 
 MessageData = dict[str, Any]
 """A message in its JSON data-model form: ``{"header": {...}, "payload": ..., "metadata": {...}}``."""
@@ -23,9 +34,14 @@ MessageData = dict[str, Any]
 class Capabilities:
     profiles: frozenset[str]
     codecs: frozenset[str]
+    transports: frozenset[str] = frozenset()
+    """The schemes of :data:`TRANSPORTS` the implementation can listen on (profile ``transport``)."""
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"profiles": sorted(self.profiles), "codecs": sorted(self.codecs)}
+        out = {"profiles": sorted(self.profiles), "codecs": sorted(self.codecs)}
+        if self.transports:
+            out["transports"] = sorted(self.transports)
+        return out
 
 
 @dataclass(frozen=True)
@@ -128,3 +144,40 @@ class Implementation(Protocol):
 
     def close(self) -> None:
         """Free every resource; safe to call twice."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A running echo endpoint of an implementation (spec/transport.md section 4 addresses)."""
+
+    address: str
+    pid: int | None = None
+    """The process serving it, when known: the suite counts its file descriptors (TRN-016)."""
+
+
+@runtime_checkable
+class TransportImplementation(Protocol):
+    """What an implementation declaring the profile ``transport`` offers besides
+    :class:`Implementation` (optional: an implementation without these methods declines the
+    transport tests). Bytes are ``bytes``; a refusal is an :class:`ImplError` with the spec's code.
+    """
+
+    def frames(self, data: bytes, *, eof: bool, mode: str) -> dict[str, Any]:
+        """Feed ``data`` (the bytes after the handshake) to a frame decoder in ``mode``
+        (``frames`` or ``ndjson``), then the end of stream if ``eof``; return ``{"frames":
+        [bytes, ...], "state": "open" | "clean-eof" | "broken"}`` (keep-alives excluded), or raise
+        :class:`ImplError` (``MESSAGE_TOO_LARGE``) when the decoder refuses."""
+        ...
+
+    def handshake(self, role: str, config: Mapping[str, Any], data: bytes, *, eof: bool) -> dict[str, Any]:
+        """Run a fresh connection of ``role`` (``client`` or ``server``, configured by ``config``:
+        ``version``, ``codecs``, ``mode``) on ``data`` received from the peer; return ``{"codec",
+        "mode", "sent": [JSON objects written], "frames": [bytes, ...], "state"}`` plus ``"error"``
+        (a code) when it refused (docs/vectors-format.md, operation ``handshake``)."""
+        ...
+
+    def listen(self, scheme: str) -> Endpoint:
+        """Start an echo endpoint on ``scheme`` (one of ``capabilities.transports``) and return its
+        address; it runs until :meth:`Implementation.close`. Raise :class:`ImplSkipped` for a
+        scheme it does not offer."""
+        ...

@@ -18,10 +18,14 @@ from typing import Any, Final
 from . import _spec
 from ._resources import fixtures_dir, spec_dir
 
-#: The operations the suite drives through the :class:`~._impl.Implementation` interface.
+#: The message operations the suite drives through the :class:`~._impl.Implementation` interface
+#: (suite/test_vectors.py).
 OPERATIONS: Final = ("decode", "receive", "build", "order", "expiry", "compatible", "expects_response")
-#: Operations of spec/transport.md: loaded and schema-checked, not driven by this harness yet.
-UNDRIVEN_OPERATIONS: Final = ("frames", "handshake")
+#: The operations of spec/transport.md, driven through :class:`~._impl.TransportImplementation`
+#: (suite/test_transport.py).
+TRANSPORT_OPERATIONS: Final = ("frames", "handshake")
+#: Operations loaded and schema-checked but not driven by this harness (none at present).
+UNDRIVEN_OPERATIONS: Final[tuple[str, ...]] = ()
 RESULTS: Final = ("valid", "invalid", "acceptable")
 
 
@@ -48,8 +52,13 @@ class Vector:
 
     @property
     def driven(self) -> bool:
-        """Whether the suite drives this vector's operation (transport vectors: not yet)."""
+        """Whether suite/test_vectors.py drives this vector (a message operation)."""
         return self.operation in OPERATIONS
+
+    @property
+    def transport(self) -> bool:
+        """Whether this is a ``frames`` or ``handshake`` vector (suite/test_transport.py)."""
+        return self.operation in TRANSPORT_OPERATIONS
 
     @property
     def profiles(self) -> list[str]:
@@ -109,7 +118,7 @@ def _vector(raw: Any, path: Path) -> Vector:
         inp = raw["input"]
     except (KeyError, TypeError) as e:
         raise VectorError(f"{where}: missing member {e}") from None
-    if op not in OPERATIONS and op not in UNDRIVEN_OPERATIONS:
+    if op not in OPERATIONS and op not in TRANSPORT_OPERATIONS and op not in UNDRIVEN_OPERATIONS:
         raise VectorError(f"{where}: unknown operation {op!r}")
     if result not in RESULTS:
         raise VectorError(f"{where}: unknown result {result!r}")
@@ -124,7 +133,9 @@ def _vector(raw: Any, path: Path) -> Vector:
     codec = raw.get("codec")
     if op in ("decode", "receive") and codec not in ("json", "msgpack"):
         raise VectorError(f"{where}: {op} needs codec json or msgpack, got {codec!r}")
-    if op in OPERATIONS:  # transport vectors: the schema check is all the harness does with them
+    if op in TRANSPORT_OPERATIONS:
+        _check_transport_vector(raw, where)
+    if op in OPERATIONS:
         if result == "valid" and not isinstance(raw.get("expected"), dict):
             raise VectorError(f"{where}: a valid vector needs expected")
         if (
@@ -148,6 +159,29 @@ def _vector(raw: Any, path: Path) -> Vector:
         file=path.name,
         raw=raw,
     )
+
+
+def _check_transport_vector(raw: dict[str, Any], where: str) -> None:
+    """What suite/test_transport.py relies on in a ``frames`` / ``handshake`` vector."""
+    inp = raw["input"]
+    try:
+        bytes.fromhex(inp["hex"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise VectorError(f"{where}: input.hex is missing or not hexadecimal ({e!r})") from None
+    if not isinstance(inp.get("eof", True), bool):
+        raise VectorError(f"{where}: input.eof is not a boolean")
+    if raw["operation"] == "handshake":
+        role = inp.get("role")
+        if role not in ("client", "server"):
+            raise VectorError(f"{where}: input.role must be client or server, got {role!r}")
+        if not isinstance(inp.get(role, {}), dict):
+            raise VectorError(f"{where}: input.{role} is not an object")
+    elif inp.get("mode", "frames") not in ("frames", "ndjson"):
+        raise VectorError(f"{where}: input.mode must be frames or ndjson")
+    if raw["result"] == "valid" and not isinstance(raw.get("expected"), dict):
+        raise VectorError(f"{where}: a valid vector needs expected")
+    if raw["result"] == "invalid" and not isinstance(raw.get("error"), str):
+        raise VectorError(f"{where}: an invalid vector needs error")
 
 
 @cache

@@ -66,10 +66,16 @@ def _isolated_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _selected_profiles(requested: Sequence[str]) -> list[str]:
+def _selected_profiles(requested: Sequence[str], *, transport_only: bool = False) -> list[str]:
     from ._adapters import driven_profiles
 
     testable = driven_profiles()
+    if transport_only:  # --transport / --endpoint: what they name is checked by the transport profile
+        if requested and "transport" not in requested:
+            raise HarnessError(
+                "--transport and --endpoint are checked by the profile transport: add --profile transport"
+            )
+        return ["transport"]
     if not requested:
         return testable
     out: list[str] = []
@@ -118,6 +124,10 @@ def pytest_args(args: argparse.Namespace, profiles: Sequence[str], seed: int) ->
     ]
     for p in profiles:
         out += ["--symphony-profile", p]
+    if getattr(args, "transport", None):
+        out += ["--symphony-transport", args.transport]
+    if getattr(args, "endpoint", None):
+        out += ["--symphony-endpoint", args.endpoint]
     if args.vectors:
         out += ["--symphony-vectors", str(args.vectors)]
     if args.keyword:
@@ -153,6 +163,43 @@ def _preflight(impl_spec: str, timeout: float) -> dict[str, Any]:
             impl.close()
 
 
+def _preflight_transport(args: argparse.Namespace) -> dict[str, Any]:
+    """Load ``--transport`` / check ``--endpoint`` once, so a bad one is a one-line harness error;
+    return what the run's header and report say about them."""
+    from ._adapters import DEFAULT_IMPL, EndpointImplementation, ImplementationLoadError, load_transport_maker
+
+    if args.transport and args.endpoint:
+        raise HarnessError("--transport and --endpoint are exclusive: one transport under test at a time")
+    if args.endpoint:
+        if args.impl != DEFAULT_IMPL:
+            raise HarnessError(
+                "--endpoint and --impl are exclusive: the endpoint is the implementation under test"
+            )
+        try:
+            EndpointImplementation(args.endpoint)
+        except ImplementationLoadError as e:
+            raise HarnessError(str(e)) from None
+        if args.endpoint.partition(":")[0] in ("unix", "fifo"):
+            from .transport_checks import RawWire
+
+            try:
+                RawWire(args.endpoint, timeout=5.0).close()
+            except (OSError, ValueError) as e:
+                raise HarnessError(f"--endpoint {args.endpoint!r}: cannot connect: {e}") from None
+        return {"endpoint": args.endpoint}
+    if args.transport:
+        try:
+            maker = load_transport_maker(args.transport)
+        except ImplementationLoadError as e:
+            raise HarnessError(str(e)) from None
+        with contextlib.suppress(Exception):
+            close = getattr(maker, "close", None)
+            if callable(close):
+                close()
+        return {"transport": args.transport, "transport_name": maker.name}
+    return {}
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     import pytest
 
@@ -166,14 +213,28 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         settings_for(args.hypothesis_profile)
     except UnknownProfileError as e:
         raise HarnessError(f"--hypothesis-profile: {e}") from None
-    profiles = _selected_profiles(args.profile)
+    plugged = _preflight_transport(args)
+    profiles = _selected_profiles(args.profile, transport_only=bool(plugged))
     try:
         reqs = _spec.requirements()
         vectors = load_vectors(Path(args.vectors) if args.vectors else None)
         _spec.message_schema()
     except (_spec.SpecError, VectorError, FileNotFoundError) as e:
         raise HarnessError(str(e)) from None
-    impl = _preflight(args.impl, args.timeout)
+    if "endpoint" in plugged:
+        from ._adapters import EndpointImplementation
+
+        ep = EndpointImplementation(args.endpoint).info
+        impl = {
+            "name": ep.name,
+            "version": ep.version,
+            "language": ep.language,
+            "spec_version": ep.spec_version,
+            **ep.capabilities.to_dict(),
+        }
+    else:
+        impl = _preflight(args.impl, args.timeout)
+    impl.update(plugged)
     declared = [p for p in profiles if p in impl["profiles"]]
     if not declared:
         raise HarnessError(
@@ -189,7 +250,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     undeclared = [p for p in profiles if p not in declared]
     skipped_note = f" (not declared, skipped: {', '.join(undeclared)})" if undeclared else ""
     print(f"profiles: {', '.join(declared)}{skipped_note}; codecs: {', '.join(impl['codecs'])}", file=out)
-    n_vectors = sum(1 for v in vectors if v.driven)
+    if plugged:
+        what = f"--endpoint {args.endpoint} (raw wire checks only)" if args.endpoint else ""
+        what = what or f"--transport {args.transport} ({plugged['transport_name']}: in-process checks)"
+        print(f"transport under test: {what}", file=out)
+    n_vectors = sum(1 for v in vectors if v.driven or v.transport)
     print(f"{n_vectors} vectors; hypothesis profile {args.hypothesis_profile}; seed {seed}", file=out)
     out.flush()
     capture = _Capture()
@@ -389,6 +454,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--json", dest="json_out", default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    run.add_argument(
+        "--transport",
+        default=None,
+        metavar="SPEC",
+        help="profile transport: run the in-process transport checks on the maker "
+        "python:package.module:factory (or python:path/file.py:factory) returns",
+    )
+    run.add_argument(
+        "--endpoint",
+        default=None,
+        metavar="ADDRESS",
+        help="profile transport: check the server running at ADDRESS (unix:PATH, fifo:DIR, "
+        "'stdio:COMMAND ...') on the wire alone",
     )
 
     lst = sub.add_parser("list", help="list the profiles and requirements (with their vector counts)")

@@ -79,6 +79,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="per-operation timeout of exec: implementations",
     )
+    group.addoption(
+        "--symphony-transport",
+        default=None,
+        metavar="SPEC",
+        help="profile transport: run the in-process transport checks on this transport maker "
+        "(python:pkg.module:factory or python:path/file.py:factory) instead of the implementation's",
+    )
+    group.addoption(
+        "--symphony-endpoint",
+        default=None,
+        metavar="ADDRESS",
+        help="profile transport: check the running server at ADDRESS on the wire alone "
+        "(unix:PATH, fifo:DIR, 'stdio:COMMAND ...'); nothing else runs",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -89,6 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "symphony_codec(name): the codec a conformance test needs (json, msgpack)"
     )
     config.addinivalue_line("markers", "symphony_vector(id): the golden vector a conformance test checks")
+    config.addinivalue_line(
+        "markers", "symphony_deselect(reason): a conformance test that does not apply to this run"
+    )
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     seed = config.getoption("symphony_seed")
     if workerinput is not None and "symphony_seed" in workerinput:
@@ -156,7 +173,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         vector = item.get_closest_marker("symphony_vector")
         if vector is not None:
             item.user_properties.append((PROP_VECTOR, str(vector.args[0])))
-        if selected and not selected.intersection(profiles):
+        if (selected and not selected.intersection(profiles)) or item.get_closest_marker("symphony_deselect"):
             dropped.append(item)
         else:
             keep.append(item)
@@ -230,11 +247,16 @@ def symphony_impl(pytestconfig: pytest.Config) -> Iterator[Implementation]:
 
     Override this fixture in a ``conftest.py`` to test an object built there.
     """
-    from ._adapters import load_implementation
+    from ._adapters import EndpointImplementation, load_implementation
 
-    impl = load_implementation(
-        pytestconfig.getoption("symphony_impl"), timeout=pytestconfig.getoption("symphony_timeout")
-    )
+    endpoint = pytestconfig.getoption("symphony_endpoint", None)
+    impl: Implementation
+    if endpoint:
+        impl = EndpointImplementation(endpoint)
+    else:
+        impl = load_implementation(
+            pytestconfig.getoption("symphony_impl"), timeout=pytestconfig.getoption("symphony_timeout")
+        )
     try:
         yield impl
     finally:

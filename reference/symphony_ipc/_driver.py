@@ -2,34 +2,61 @@
 
 One JSON request per line on stdin, one JSON response per line on stdout; stderr is the log.
 :class:`Driver` maps requests to responses and is reused by the harness's miniature drivers.
+:class:`EchoEndpoints` runs the echo endpoints of the ``listen`` command (profile ``transport``)
+on an event loop in a background thread, so the request loop stays synchronous.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import os
+import shlex
+import shutil
 import sys
+import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Mapping
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from . import SPEC_VERSION, __version__
 from ._codec import CODECS, Codec, decode, encode, message_from_data, message_to_data
-from ._errors import MissingField, ProtocolError, SerializationError
+from ._errors import ERROR_TABLE, ErrorCode, MissingField, ProtocolError, SerializationError
 from ._model import Message, MessageBuilder, ProtocolVersion, Ttl, check_message_type
 from ._ordering import order
 from ._receive import receive
 from ._time import ManualClock, SystemClock, parse_rfc3339
 
+if TYPE_CHECKING:
+    import asyncio
+
+    from .transport import Listener
+
 DRIVER_PROTOCOL: Final = 1
-PROFILES: Final = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning")
+PROFILES: Final = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning", "transport")
+#: The schemes ``listen`` serves an echo endpoint on.
+TRANSPORTS: Final = ("unix", "fifo", "stdio")
 
 Response = dict[str, Any]
 
 
 class _Errored(Exception):
     """The driver itself cannot serve a request (unknown command, malformed request)."""
+
+
+class _Rejected(Exception):
+    """An expected refusal carried as a wire error (``frames``: the decoder refused the stream)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+class _Skipped(Exception):
+    """The driver does not offer what was asked (``listen`` on a scheme it does not serve)."""
 
 
 def _b64(data: str) -> bytes:
@@ -45,6 +72,110 @@ def _codec(value: object) -> Codec:
     return value
 
 
+def _b64s(payloads: list[str]) -> list[str]:
+    """Hex payloads (the sans-I/O core's vector form) as base64 (the driver protocol's form)."""
+    return [base64.b64encode(bytes.fromhex(h)).decode("ascii") for h in payloads]
+
+
+def _wire_error(code: str, message: str) -> dict[str, Any]:
+    category, recoverable = ERROR_TABLE[ErrorCode(code)]
+    return {"code": code, "category": category, "recoverable": recoverable, "message": message}
+
+
+def stdio_address() -> str:
+    """The address of the reference's stdio echo endpoint: a child serving on its stdin/stdout."""
+    return "stdio:" + shlex.join([sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", "stdio"])
+
+
+class EchoEndpoints:
+    """Echo endpoints (``symphony-ipc serve``'s echo) at fresh addresses, served by an event loop
+    in a daemon thread; :meth:`close` stops them and removes their socket files and FIFOs.
+
+    ``unix`` and ``fifo`` endpoints live in a short temporary directory (a socket path is at most
+    107 bytes); ``stdio`` has nothing to run here: its address is a command the client spawns.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._dir: str | None = None
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._count = 0
+
+    def listen(self, scheme: str, timeout: float = 10.0) -> str:
+        """Start an echo endpoint on ``scheme`` (one of :data:`TRANSPORTS`); return its address."""
+        if scheme not in TRANSPORTS:
+            raise ValueError(f"no echo endpoint on {scheme!r}; schemes: {', '.join(TRANSPORTS)}")
+        if scheme == "stdio":
+            return stdio_address()
+        import asyncio
+
+        with self._lock:
+            loop = self._start_loop()
+            assert self._dir is not None
+            self._count += 1
+            name = f"e{self._count}.sock" if scheme == "unix" else f"e{self._count}"
+            address = f"{scheme}:{os.path.join(self._dir, name)}"
+        asyncio.run_coroutine_threadsafe(self._serve(address), loop).result(timeout)
+        return address
+
+    def _start_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio
+
+        if self._loop is None:
+            self._dir = tempfile.mkdtemp(prefix="sy-ep-", dir="/tmp")
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=loop.run_forever, name="symphony-echo-endpoints", daemon=True
+            )
+            self._thread.start()
+            self._loop = loop
+        return self._loop
+
+    async def _serve(self, address: str) -> None:
+        import asyncio
+
+        from ._serve import serve_echo
+        from .transport import listen
+
+        listener = await listen(address)
+        self._listeners.append(listener)
+        self._tasks.append(asyncio.get_running_loop().create_task(serve_echo(listener)))
+
+    async def _stop(self) -> None:
+        import asyncio
+
+        for listener in self._listeners:
+            await listener.close()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every endpoint, the loop and its thread; remove the directory. Idempotent."""
+        import asyncio
+
+        with self._lock:
+            loop, thread, directory = self._loop, self._thread, self._dir
+            self._loop = self._thread = self._dir = None
+        if loop is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._stop(), loop).result(timeout)
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(timeout)
+            if thread is None or not thread.is_alive():
+                loop.close()
+        self._listeners.clear()
+        self._tasks.clear()
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 class Driver:
     """Answers driver-protocol requests with the reference implementation."""
 
@@ -52,6 +183,7 @@ class Driver:
         self.clock = ManualClock(SystemClock().now_ns())
         self.greeted = False
         self.done = False
+        self.endpoints = EchoEndpoints()
         self._commands: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
             "hello": self._hello,
             "clock": self._clock,
@@ -63,6 +195,9 @@ class Driver:
             "is_expired": self._is_expired,
             "is_compatible": self._is_compatible,
             "expects_response": self._expects_response,
+            "frames": self._frames,
+            "handshake": self._handshake,
+            "listen": self._listen,
             "shutdown": self._shutdown,
         }
 
@@ -81,6 +216,10 @@ class Driver:
             return {"seq": seq, "ok": True, "result": handler(request)}
         except ProtocolError as e:
             return {"seq": seq, "ok": False, "error": e.to_dict()}
+        except _Rejected as e:
+            return {"seq": seq, "ok": False, "error": e.error}
+        except _Skipped as e:
+            return {"seq": seq, "skipped": {"reason": str(e)}}
         except _Errored as e:
             return {"seq": seq, "errored": {"message": str(e)}}
         except Exception as e:  # the driver's own bug: report it, keep serving
@@ -105,7 +244,11 @@ class Driver:
             "language": "python",
             "spec_version": SPEC_VERSION,
             "driver_protocol": DRIVER_PROTOCOL,
-            "capabilities": {"profiles": list(PROFILES), "codecs": list(CODECS)},
+            "capabilities": {
+                "profiles": list(PROFILES),
+                "codecs": list(CODECS),
+                "transports": list(TRANSPORTS),
+            },
         }
 
     def _clock(self, req: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,8 +318,46 @@ class Driver:
     def _expects_response(self, req: Mapping[str, Any]) -> dict[str, Any]:
         return {"expects_response": check_message_type(req["message_type"]).expects_response}
 
+    def _frames(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        from .transport.sansio import run_frames_vector
+
+        data = _b64(req["data_b64"])
+        out = run_frames_vector({"hex": data.hex(), "eof": req["eof"], "mode": req.get("mode", "frames")})
+        if "error" in out:
+            raise _Rejected(_wire_error(out["error"], "the frame decoder refused the stream"))
+        return {"frames_b64": _b64s(out["frames"]), "state": out["state"]}
+
+    def _handshake(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        from .transport.sansio import run_handshake_vector
+
+        role = req["role"]
+        if role not in ("client", "server"):
+            raise _Errored(f"unknown role {role!r}")
+        data = _b64(req["data_b64"])
+        out = run_handshake_vector(
+            {"role": role, role: req.get("config", {}), "hex": data.hex(), "eof": req["eof"]}
+        )
+        result = {
+            "codec": out["codec"],
+            "mode": out["mode"],
+            "sent": out["sent"],
+            "frames_b64": _b64s(out["frames"]),
+            "state": out["state"],
+        }
+        if "error" in out:
+            result["error"] = out["error"]
+        return result
+
+    def _listen(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        scheme = req["scheme"]
+        if scheme not in TRANSPORTS:
+            raise _Skipped(f"no echo endpoint on {scheme!r} (offered: {', '.join(TRANSPORTS)})")
+        address = self.endpoints.listen(scheme)
+        return {"address": address} if scheme == "stdio" else {"address": address, "pid": os.getpid()}
+
     def _shutdown(self, req: Mapping[str, Any]) -> dict[str, Any]:
         self.done = True
+        self.endpoints.close()
         return {}
 
 
@@ -210,19 +391,22 @@ def serve(
     if stdout is None:
         sys.stdout = sys.stderr  # a stray print() must not corrupt the protocol stream
     drv = driver or Driver()
-    for line in inp:
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-        except ValueError as e:
-            print(f"symphony-ipc driver: request is not JSON ({e}): {line[:200]!r}", file=sys.stderr)
-            return 2
-        if not isinstance(request, dict):
-            print(f"symphony-ipc driver: request is not an object: {line[:200]!r}", file=sys.stderr)
-            return 2
-        out.write(dumps(drv.handle(request)))
-        out.flush()
-        if drv.done:
-            break
+    try:
+        for line in inp:
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError as e:
+                print(f"symphony-ipc driver: request is not JSON ({e}): {line[:200]!r}", file=sys.stderr)
+                return 2
+            if not isinstance(request, dict):
+                print(f"symphony-ipc driver: request is not an object: {line[:200]!r}", file=sys.stderr)
+                return 2
+            out.write(dumps(drv.handle(request)))
+            out.flush()
+            if drv.done:
+                break
+    finally:
+        drv.endpoints.close()  # the listen endpoints end with the driver, at shutdown or end of input
     return 0
