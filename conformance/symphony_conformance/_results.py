@@ -25,6 +25,9 @@ PROP_BROKEN: Final = "symphony_broken"
 PROP_FALSIFYING: Final = "symphony_falsifying_example"
 PROP_IMPL: Final = "symphony_implementation"
 PROP_SKIP: Final = "symphony_skip"
+PROP_CALLS: Final = "symphony_calls"
+PROP_TRANSCRIPT: Final = "symphony_transcript"
+PROP_STDERR: Final = "symphony_stderr_tail"
 
 SkipKind = Literal["capability", "declined"]
 
@@ -49,6 +52,13 @@ class CaseRecord:
     skip_kind: SkipKind | None = None
     """Why a skipped case was skipped: the implementation does not declare its profile or codec
     (``capability``), or it declined the operation (``declined``); None for other skips."""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    """A failed case's operations on the implementation, with its answers (:mod:`._recording`):
+    those of the failing example for a property test, the last ones of the test otherwise."""
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    """A failed case's last driver exchange (``exec:`` implementations): requests and responses."""
+    stderr_tail: str = ""
+    """A failed case's implementation stderr tail (``exec:`` implementations)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -70,6 +80,9 @@ class CaseRecord:
             evidence=dict(data.get("evidence") or {}),
             falsifying_example=data.get("falsifying_example"),
             skip_kind=data.get("skip_kind"),
+            calls=list(data.get("calls") or []),
+            transcript=list(data.get("transcript") or []),
+            stderr_tail=data.get("stderr_tail") or "",
         )
 
 
@@ -150,6 +163,10 @@ class Conformance:
     implementation declined its checks (``skipped``). A MUST without a case that ran for other
     reasons (``untested``: no test, or only tests of a codec the implementation does not declare)
     is reported but not held against the implementation.
+
+    With a baseline (``--expected-failures``), the failed or errored MUSTs it lists are
+    ``expected_failures`` instead, and a listed entry that now passes (``stale_baseline``) fails
+    the run. A run stopped early (``--max-fail``, ``--fail-fast``: ``cut_short``) never conforms.
     """
 
     declared_profiles: tuple[str, ...]
@@ -158,24 +175,45 @@ class Conformance:
     skipped: tuple[str, ...] = ()
     untested: tuple[str, ...] = ()
     passed: tuple[str, ...] = ()
+    expected_failures: tuple[str, ...] = ()
+    stale_baseline: tuple[str, ...] = ()
+    """The baseline entries (a requirement or case id) that no longer fail."""
+    cut_short: str | None = None
+    """Why the run stopped before every case ran, if it did."""
 
     @property
     def conforms(self) -> bool:
-        return not (self.failed or self.errored or self.skipped)
+        return not (self.failed or self.errored or self.skipped or self.stale_baseline or self.cut_short)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: list(v) for k, v in asdict(self).items()}
+        out: dict[str, Any] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
         out["conforms"] = self.conforms
         return out
 
 
-def conformance(results: Iterable[RequirementResult], declared_profiles: Iterable[str]) -> Conformance:
-    """Grade the MUST requirements of ``declared_profiles`` (pass only the selected profiles' results)."""
+def conformance(
+    results: Iterable[RequirementResult],
+    declared_profiles: Iterable[str],
+    *,
+    expected: Iterable[str] = (),
+    stale: Iterable[str] = (),
+    cut_short: str | None = None,
+) -> Conformance:
+    """Grade the MUST requirements of ``declared_profiles`` (pass only the selected profiles' results).
+
+    ``expected``: requirement ids whose failure a baseline expects; ``stale``: baseline entries
+    that no longer fail; ``cut_short``: why the run stopped early.
+    """
     declared = tuple(declared_profiles)
-    buckets: dict[str, list[str]] = {v: [] for v in ("passed", "failed", "errored", "skipped", "untested")}
+    expected_ids = set(expected)
+    buckets: dict[str, list[str]] = {
+        v: [] for v in ("passed", "failed", "errored", "skipped", "untested", "expected")
+    }
     for r in results:
         if r.level == "MUST" and r.profile in declared:
-            verdict = "untested" if r.verdict == "skipped" and not r.declined else r.verdict
+            verdict: str = "untested" if r.verdict == "skipped" and not r.declined else r.verdict
+            if verdict in ("failed", "errored") and r.id in expected_ids:
+                verdict = "expected"
             buckets[verdict].append(r.id)
     return Conformance(
         declared_profiles=declared,
@@ -184,6 +222,9 @@ def conformance(results: Iterable[RequirementResult], declared_profiles: Iterabl
         skipped=tuple(buckets["skipped"]),
         untested=tuple(buckets["untested"]),
         passed=tuple(buckets["passed"]),
+        expected_failures=tuple(buckets["expected"]),
+        stale_baseline=tuple(stale),
+        cut_short=cut_short,
     )
 
 

@@ -27,11 +27,14 @@ from . import _spec
 from ._impl import ImplBroken, Implementation
 from ._results import (
     PROP_BROKEN,
+    PROP_CALLS,
     PROP_FALSIFYING,
     PROP_IMPL,
     PROP_PROFILES,
     PROP_REQUIREMENTS,
     PROP_SKIP,
+    PROP_STDERR,
+    PROP_TRANSCRIPT,
     PROP_VECTOR,
     CaseRecord,
     Outcome,
@@ -42,11 +45,14 @@ from ._results import (
 if TYPE_CHECKING:
     import hypothesis
 
+    from ._baseline import Baseline
     from ._case import SuiteCase
+    from ._recording import RecordingImplementation
 
 CASE_FIXTURE = "symphony_case"
 _SEED_KEY = pytest.StashKey[int]()
 _COLLECTOR_KEY = pytest.StashKey["ResultsCollector"]()
+_RECORDERS_KEY = pytest.StashKey[dict[int, "RecordingImplementation"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +71,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only the tests of this profile (repeatable); default: every profile",
     )
     group.addoption("--symphony-vectors", default=None, metavar="DIR", help="golden vectors directory")
+    group.addoption(
+        "--symphony-max-fail",
+        default=None,
+        type=int,
+        metavar="N",
+        help="stop after N failed or errored conformance cases (expected failures not counted)",
+    )
+    group.addoption(
+        "--symphony-expected-failures",
+        default=None,
+        metavar="FILE",
+        help="a baseline of expected failures (spec/baseline.schema.json), for --symphony-max-fail",
+    )
     group.addoption(
         "--symphony-hypothesis-profile",
         default="default",
@@ -228,7 +247,36 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         broken = _find_broken(e)
         if broken is not None:
             _record_broken(item, broken)
+        if not isinstance(e, pytest.skip.Exception):
+            _record_failure_context(item, with_driver_evidence=broken is None)
         raise
+
+
+def _record_failure_context(item: pytest.Item, *, with_driver_evidence: bool) -> None:
+    """A failed case keeps the operations that failed (and, for a driver, its last exchange)."""
+    from ._recording import RecordingImplementation, encode_calls
+
+    case = getattr(item, "funcargs", {}).get(CASE_FIXTURE)
+    recorder = getattr(case, "impl", None)
+    if not isinstance(recorder, RecordingImplementation):
+        return
+    try:
+        calls = encode_calls(recorder.failure_calls())
+    except Exception as e:  # never let the evidence hide the failure
+        calls = [{"op": "?", "actual": {"raised": f"cannot record the calls: {e!r}"}}]
+    if calls:
+        item.user_properties.append((PROP_CALLS, calls))
+    if not with_driver_evidence:
+        return  # an ImplBroken's evidence holds the exchange and the stderr tail already
+    try:
+        exchange = getattr(recorder.inner, "last_exchange", None)
+        tail = getattr(recorder.inner, "stderr_tail", None)
+    except Exception:  # pragma: no cover - a driver's properties do not raise
+        return
+    if exchange:
+        item.user_properties.append((PROP_TRANSCRIPT, _json_safe(exchange)))
+    if isinstance(tail, str) and tail:
+        item.user_properties.append((PROP_STDERR, tail[-8000:]))
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -301,7 +349,6 @@ def symphony_case(
 ) -> SuiteCase:
     """A conformance test's context; skips the test when the implementation does not declare
     the profiles of its requirements or the codec it needs."""
-    from ._case import SuiteCase
 
     item = request.node
     try:
@@ -322,8 +369,15 @@ def symphony_case(
         if codec not in caps.codecs:
             item.user_properties.append((PROP_SKIP, "capability"))
             pytest.skip(f"the implementation does not declare codec {codec}")
-    return SuiteCase(
-        impl=symphony_impl,
+    from ._recording import RecordedSuiteCase, RecordingImplementation
+
+    recorders = request.config.stash.setdefault(_RECORDERS_KEY, {})
+    recorder = recorders.get(id(symphony_impl))
+    if recorder is None or recorder.inner is not symphony_impl:
+        recorder = recorders[id(symphony_impl)] = RecordingImplementation(symphony_impl)
+    recorder.begin_test()
+    return RecordedSuiteCase(
+        impl=recorder,
         reference=symphony_reference,
         settings=symphony_hypothesis_settings,
         seed=run_seed(request.config),
@@ -353,7 +407,17 @@ def _short_message(report: pytest.TestReport) -> str:
 
 
 class _Pending:
-    __slots__ = ("broken", "duration", "falsifying", "longrepr", "message", "outcome", "props", "skip_kind")
+    __slots__ = (
+        "broken",
+        "duration",
+        "falsifying",
+        "longrepr",
+        "message",
+        "outcome",
+        "props",
+        "ran",
+        "skip_kind",
+    )
 
     def __init__(self, props: dict[str, Any]) -> None:
         self.props = props
@@ -364,6 +428,7 @@ class _Pending:
         self.broken: dict[str, Any] = {}
         self.falsifying: str | None = None
         self.skip_kind: Any = None
+        self.ran = False  # a call report was seen (or setup failed or skipped)
 
 
 class ResultsCollector:
@@ -376,6 +441,23 @@ class ResultsCollector:
         self._pending: dict[str, _Pending] = {}
         self.implementation: dict[str, Any] | None = None
         """What the implementation said about itself (name, version, profiles, codecs), once seen."""
+        self.cut_short: str | None = None
+        """Why the run stopped early (``--symphony-max-fail``), if it did."""
+        self.unexpected_failures = 0
+        self._max_fail: int | None = config.getoption("symphony_max_fail", None)
+        self._session: pytest.Session | None = None
+        self._baseline: Baseline | None = None
+        path = config.getoption("symphony_expected_failures", None)
+        if path:
+            from ._baseline import BaselineError, load_baseline
+
+            try:
+                self._baseline = load_baseline(path)
+            except BaselineError as e:
+                raise pytest.UsageError(str(e)) from None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session = session
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props: dict[str, Any] = dict(report.user_properties)
@@ -386,6 +468,8 @@ class ResultsCollector:
             pending = self._pending[report.nodeid] = _Pending(props)
         pending.props.update(props)
         pending.duration += report.duration
+        if report.when == "call" or report.failed or report.skipped:
+            pending.ran = True
         if PROP_BROKEN in props:
             pending.broken = props[PROP_BROKEN]
         if PROP_IMPL in props:
@@ -422,12 +506,41 @@ class ResultsCollector:
                 evidence=dict(p.broken),
                 falsifying_example=p.falsifying,
                 skip_kind=p.skip_kind if p.outcome == "skipped" else None,
+                calls=list(p.props.get(PROP_CALLS) or []),
+                transcript=list(p.props.get(PROP_TRANSCRIPT) or []),
+                stderr_tail=str(p.props.get(PROP_STDERR) or ""),
             )
         )
+        if p.outcome in ("failed", "errored"):
+            self._count_failure(self.records[-1])
+
+    def _count_failure(self, record: CaseRecord) -> None:
+        """``--symphony-max-fail N``: stop once N cases failed that no baseline expects."""
+        if self._baseline is not None:
+            selected = set(self.config.getoption("symphony_profile") or ())
+            reqs = _spec.requirements()
+            in_scope = [r for r in record.requirements if not selected or reqs[r].profile in selected]
+            if self._baseline.expects_case(record.nodeid, record.vector_id, in_scope):
+                return
+        self.unexpected_failures += 1
+        if self._max_fail and self.unexpected_failures >= self._max_fail and self.cut_short is None:
+            self.cut_short = (
+                f"stopped after {self.unexpected_failures} failed case(s) (max-fail {self._max_fail})"
+            )
+            if hasattr(self.config, "workerinput"):
+                return  # the xdist controller stops the run
+            dsession = self.config.pluginmanager.getplugin("dsession")
+            if dsession is not None:  # the xdist controller: it shuts the workers down
+                dsession.shouldstop = self.cut_short
+            elif self._session is not None:
+                self._session.shouldfail = self.cut_short
 
     def pytest_sessionfinish(self) -> None:
-        for nodeid in list(self._pending):  # e.g. a crashed xdist worker sent no teardown report
-            self._finish(nodeid)
+        for nodeid, pending in list(self._pending.items()):
+            if pending.ran:  # e.g. a crashed xdist worker sent no teardown report
+                self._finish(nodeid)
+            else:  # set up but never run: a run stopped early
+                del self._pending[nodeid]
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
