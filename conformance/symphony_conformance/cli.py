@@ -242,14 +242,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             f"it declares: {', '.join(impl['profiles']) or 'none'}"
         )
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    print(
-        f"Symphony IPC conformance {__version__}: {impl['name']} {impl['version']} ({impl['language']}), "
-        f"--impl {args.impl}",
-        file=out,
-    )
+    who = f"{impl['name']} {impl['version']} ({impl['language']}), --impl {args.impl}"
+    if "endpoint" in plugged:
+        who = f"the server at {args.endpoint}"
+    print(f"Symphony IPC conformance {__version__}: {who}", file=out)
     undeclared = [p for p in profiles if p not in declared]
     skipped_note = f" (not declared, skipped: {', '.join(undeclared)})" if undeclared else ""
-    print(f"profiles: {', '.join(declared)}{skipped_note}; codecs: {', '.join(impl['codecs'])}", file=out)
+    codecs = ", ".join(impl["codecs"]) or "none declared"
+    print(f"profiles: {', '.join(declared)}{skipped_note}; codecs: {codecs}", file=out)
     if plugged:
         what = f"--endpoint {args.endpoint} (raw wire checks only)" if args.endpoint else ""
         what = what or f"--transport {args.transport} ({plugged['transport_name']}: in-process checks)"

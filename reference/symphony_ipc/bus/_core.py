@@ -19,7 +19,7 @@ import heapq
 import re
 from bisect import insort
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, NamedTuple
 
@@ -572,7 +572,7 @@ class BusCore:
         target = h.target
         ep = self._endpoints.get(target)
         limit = self._max_pending
-        eps: tuple[_Endpoint, ...]
+        eps: Iterable[_Endpoint]
         if ep is not None:
             if ep.queued + ep.flying + ep.reserved >= limit:
                 return False
@@ -581,7 +581,7 @@ class BusCore:
             subs = self._subs.get(target)
             if subs is None:
                 return False
-            eps = tuple(subs.values())
+            eps = subs.values()  # a live view: nothing below changes the subscriptions
             for e in eps:
                 if e.queued + e.flying + e.reserved >= limit:
                     return False
