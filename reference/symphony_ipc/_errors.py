@@ -25,6 +25,11 @@ class ErrorCode(StrEnum):
     HANDLER_FAILED = "HANDLER_FAILED"
     ENDPOINT_CLOSED = "ENDPOINT_CLOSED"
     INVALID_OPERATION = "INVALID_OPERATION"
+    # security and robustness (spec/security.md section 4)
+    PEER_NOT_ALLOWED = "PEER_NOT_ALLOWED"
+    CONNECTION_LIMIT = "CONNECTION_LIMIT"
+    HANDSHAKE_TIMEOUT = "HANDSHAKE_TIMEOUT"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 #: code -> (category, recoverable), the table of spec/protocol.md section 2.
@@ -46,6 +51,10 @@ ERROR_TABLE: dict[ErrorCode, tuple[str, bool]] = {
     ErrorCode.HANDLER_FAILED: ("delivery", True),
     ErrorCode.ENDPOINT_CLOSED: ("delivery", True),
     ErrorCode.INVALID_OPERATION: ("validation", True),
+    ErrorCode.PEER_NOT_ALLOWED: ("security", False),
+    ErrorCode.CONNECTION_LIMIT: ("resource", False),
+    ErrorCode.HANDSHAKE_TIMEOUT: ("timeout", False),
+    ErrorCode.RATE_LIMITED: ("resource", True),
 }
 
 
@@ -162,6 +171,22 @@ class InvalidOperation(ProtocolError):
     code = ErrorCode.INVALID_OPERATION
 
 
+class PeerNotAllowed(ProtocolError):
+    code = ErrorCode.PEER_NOT_ALLOWED
+
+
+class ConnectionLimit(ProtocolError):
+    code = ErrorCode.CONNECTION_LIMIT
+
+
+class HandshakeTimeout(ProtocolError):
+    code = ErrorCode.HANDSHAKE_TIMEOUT
+
+
+class RateLimited(ProtocolError):
+    code = ErrorCode.RATE_LIMITED
+
+
 ERROR_CLASSES: dict[ErrorCode, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
@@ -182,5 +207,9 @@ ERROR_CLASSES: dict[ErrorCode, type[ProtocolError]] = {
         HandlerFailed,
         EndpointClosed,
         InvalidOperation,
+        PeerNotAllowed,
+        ConnectionLimit,
+        HandshakeTimeout,
+        RateLimited,
     )
 }
