@@ -56,13 +56,25 @@ def counts(results: dict[str, Any]) -> dict[str, tuple[int, int, int, int]]:
     return {r["id"]: (r["passed"], r["failed"], r["skipped"], r["errored"]) for r in results["requirements"]}
 
 
+#: The message profiles, where the reference in process and behind the driver run the same cases
+#: (the transport profile differs by design and is compared in test_transport_profile.py, which
+#: also runs the main job, every profile).
+MESSAGE_PROFILES = [
+    arg
+    for p in ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning")
+    for arg in ("--profile", p)
+]
+
+
 def test_reference_in_process_passes_and_exec_driver_agrees(tmp_path: Path) -> None:
-    """The main job exits 0; the reference behind the driver protocol (exec:) gets the same
+    """The message profiles pass; the reference behind the driver protocol (exec:) gets the same
     verdicts and the same counts with the same seed."""
     a, b = tmp_path / "in-process", tmp_path / "exec"
     a.mkdir()
     b.mkdir()
-    rc, out, err, inproc = run_cli(a, "run", "--hypothesis-profile", "quick", "--seed", "4242")
+    rc, out, err, inproc = run_cli(
+        a, "run", *MESSAGE_PROFILES, "--hypothesis-profile", "quick", "--seed", "4242"
+    )
     assert rc == 0, out[-3000:] + err[-3000:]
     assert inproc is not None
     assert "CONFORMS" in out
@@ -74,7 +86,7 @@ def test_reference_in_process_passes_and_exec_driver_agrees(tmp_path: Path) -> N
 
     driver = f"exec:{sys.executable} -m symphony_ipc.cli driver"
     rc, out, err, over_exec = run_cli(
-        b, "run", "--impl", driver, "--hypothesis-profile", "quick", "--seed", "4242"
+        b, "run", *MESSAGE_PROFILES, "--impl", driver, "--hypothesis-profile", "quick", "--seed", "4242"
     )
     assert rc == 0, out[-3000:] + err[-3000:]
     assert over_exec is not None
@@ -102,7 +114,17 @@ def test_two_workers(tmp_path: Path) -> None:
     assert all(r["verdict"] == "passed" for r in results["requirements"])
 
 
-@pytest.mark.parametrize("name", sorted(CATALOGUE))
+#: Mutants a property test catches too (with its failing example); every mutant of the catalogue is
+#: run by ``symphony-conformance selftest`` (tests/harness/test_gate_selftest.py).
+PROPERTY_CAUGHT = (
+    "lifo_within_priority",
+    "response_without_correlation_id",
+    "ttl_expired_at_boundary",
+    "uppercase_uuids_in_json",
+)
+
+
+@pytest.mark.parametrize("name", PROPERTY_CAUGHT)
 def test_mutant_is_caught_and_named(tmp_path: Path, name: str) -> None:
     mutant = CATALOGUE[name]
     rc, out, err, results = run_cli(
@@ -233,7 +255,7 @@ def test_broken_is_errored_and_declined_is_skipped(tmp_path: Path) -> None:
         (["--impl", "python:no_such_module_xyz:make"], "cannot import"),
         (["--impl", f"exec:{sys.executable} -c 'import sys; sys.exit(3)'"], "--impl"),
         (["--profile", "no-such-profile"], "unknown profile"),
-        (["--profile", "transport"], "does not drive that profile yet"),
+        (["--profile", "bus"], "does not drive that profile yet"),
         (["--hypothesis-profile", "no-such-profile"], "unknown Hypothesis profile"),
         (["--vectors", "/nonexistent/vectors"], "does not exist"),
         (["-n", "0"], "-n"),

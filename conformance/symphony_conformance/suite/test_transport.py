@@ -228,7 +228,7 @@ def check_wire_no_leaks(endpoint: Endpoint, *, cycles: int = 1000, settle: float
     )
 
 
-def check_wire_child_exit(endpoint: Endpoint, *, cycles: int = 3, grace: float = 10.0) -> None:
+def check_wire_child_exit(endpoint: Endpoint, *, cycles: int = 2, grace: float = 10.0) -> None:
     """TRN-005: a child serving on stdio writes nothing but frames on stdout and exits by itself
     when its stdin reaches end of stream."""
     for i in range(cycles):
@@ -258,8 +258,8 @@ def _on_address(check: Callable[[str], None]) -> Callable[[Endpoint], None]:
 
 
 def check_wire_few_clients(endpoint: Endpoint) -> None:
-    """TRN-015: as :func:`check_wire_many_clients` with 4 clients (on stdio each is a new child)."""
-    check_wire_many_clients(endpoint, clients=4)
+    """TRN-015: as :func:`check_wire_many_clients` with 3 clients (on stdio each is a new child)."""
+    check_wire_many_clients(endpoint, clients=3)
 
 
 _COMMON: dict[str, Callable[[Endpoint], None]] = {
