@@ -22,7 +22,7 @@ from ._errors import (
     SerializationError,
     UuidParseError,
 )
-from ._ids import parse_uuid, uuid_from_bytes, uuid_to_bytes
+from ._ids import is_canonical_uuid, parse_uuid, uuid_from_bytes
 from ._model import (
     Header,
     Message,
@@ -32,8 +32,12 @@ from ._model import (
     check_endpoint,
     check_message_type,
     check_metadata_key,
+    endpoint_ok,
+    good_endpoints,
+    good_metadata_keys,
+    metadata_key_ok,
 )
-from ._time import NS, Timestamp, format_rfc3339, parse_rfc3339
+from ._time import _FRAC_LENGTHS, NS, Timestamp, _sec_cache, format_rfc3339, parse_rfc3339
 
 MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 MAX_DEPTH: Final = 64  # we accept this deep (ENV-014 asks for at least 32)
@@ -63,7 +67,11 @@ def _uint(value: object, bound: int, field: str) -> int:
 
 
 def check_value(value: object, depth: int = 0) -> None:
-    """Check that ``value`` is in the JSON data model and nested at most MAX_DEPTH deep."""
+    """Check that ``value`` is in the JSON data model and nested at most MAX_DEPTH deep.
+
+    It runs on every encode and decode, so the common leaves (strings, booleans, null, in-range
+    integers) of a container are checked inline, without a call each.
+    """
     t = type(value)
     if t is str or t is bool or value is None:
         return
@@ -79,12 +87,18 @@ def check_value(value: object, depth: int = 0) -> None:
         raise SerializationError(f"value nested deeper than {MAX_DEPTH} levels")
     if t is list:
         for item in value:  # type: ignore[attr-defined]
+            ti = type(item)
+            if ti is str or ti is bool or item is None or (ti is int and _I64_MIN <= item <= U64):
+                continue
             check_value(item, depth + 1)
         return
     if t is dict:
         for k, item in value.items():  # type: ignore[attr-defined]
             if type(k) is not str:
                 raise SerializationError(f"map key {k!r} is not a string")
+            ti = type(item)
+            if ti is str or ti is bool or item is None or (ti is int and _I64_MIN <= item <= U64):
+                continue
             check_value(item, depth + 1)
         return
     raise SerializationError(f"a {t.__name__} is not a value of the JSON data model")
@@ -178,6 +192,19 @@ def _enc_hook(obj: Any) -> Any:
 
 def _strict_ts(tp: type, obj: Any) -> Any:
     if tp is Timestamp:
+        # parse_rfc3339's hot path, inlined (the hook runs once per message decoded)
+        if type(obj) is str and (secs := _sec_cache.get(obj[:19])) is not None and obj[-1] == "Z":
+            n = len(obj)
+            if obj[17:19] != "60":
+                if n == 20:
+                    return Timestamp(secs * NS)
+                if (
+                    n in _FRAC_LENGTHS
+                    and obj[19] == "."
+                    and (frac := obj[20:-1]).isdigit()
+                    and frac.isascii()
+                ):
+                    return Timestamp(secs * NS + int(frac) * _FRAC_LENGTHS[n])
         try:
             return Timestamp(parse_rfc3339(obj, lenient=False))
         except SerializationError as e:
@@ -185,49 +212,54 @@ def _strict_ts(tp: type, obj: Any) -> Any:
     raise NotImplementedError
 
 
-def _py(pattern: str) -> str:
-    return pattern[:-1] + r"\Z"  # msgspec uses Python's re: "$" would let a trailing "\n" through
-
-
-from ._ids import CANONICAL_UUID as _UUID  # noqa: E402
-from ._model import ENDPOINT_ID_PATTERN as _EP  # noqa: E402
-from ._model import METADATA_KEY_PATTERN as _MK  # noqa: E402
-
-_Uuid = Annotated[str, msgspec.Meta(pattern=_py(_UUID))]
-_Ep = Annotated[str, msgspec.Meta(pattern=_py(_EP))]
-
-
-class _TtlW(msgspec.Struct, gc=False):
-    secs: Annotated[int, msgspec.Meta(ge=0)]  # msgspec takes no u64 bound: decode_json checks it
-    nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]
-
-
-class _VerW(msgspec.Struct, gc=False):
-    major: Annotated[int, msgspec.Meta(ge=0, le=U16)]
-    minor: Annotated[int, msgspec.Meta(ge=0, le=U16)]
-
-
-class _HeaderW(msgspec.Struct, gc=False):
-    id: _Uuid
-    correlation_id: _Uuid | None
-    message_type: MessageType
-    source: _Ep
-    target: _Ep
-    timestamp: Timestamp
-    ttl: _TtlW | None
-    priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)]
-    version: _VerW
-
-
-class _MessageW(msgspec.Struct, gc=False):
-    header: _HeaderW
-    payload: Any
-    metadata: dict[Annotated[str, msgspec.Meta(pattern=_py(_MK))], Any]
-
-
+# The fast JSON path decodes straight into the model (no second set of objects): msgspec checks
+# the types and the numeric bounds declared on the model's fields in C; the patterns (ids, endpoint
+# ids, metadata keys) are checked afterwards in Python, where known-good endpoint ids and keys are a
+# set lookup (a pattern in msgspec runs the regex every time).
 _json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
-_json_fast = msgspec.json.Decoder(_MessageW, dec_hook=_strict_ts)
+_json_fast = msgspec.json.Decoder(Message, dec_hook=_strict_ts)
 _json_any = msgspec.json.Decoder()
+
+
+class _TtlProbe(msgspec.Struct, gc=False):
+    secs: Any
+    nanos: Any  # required here; the model's Ttl defaults it to 0, which a decoder must not do
+
+
+class _HeaderProbe(msgspec.Struct, gc=False):
+    ttl: _TtlProbe | None
+
+
+class _MessageProbe(msgspec.Struct, gc=False):
+    header: _HeaderProbe
+
+
+_ttl_probe = msgspec.json.Decoder(_MessageProbe)
+
+
+def _fast_checks(msg: Message) -> bool:
+    """What the fast decoders leave to Python: patterns, payload and metadata values, bounds msgspec
+    cannot express. False sends the input to the slow path, which reports the fault in order."""
+    h = msg.header
+    src, tgt = h.source, h.target
+    if not (src in good_endpoints or endpoint_ok(src)) or not (tgt in good_endpoints or endpoint_ok(tgt)):
+        return False
+    ttl = h.ttl
+    if ttl is not None and ttl.secs > U64:
+        return False
+    try:
+        payload = msg.payload
+        if type(payload) is not str:
+            check_value(payload)
+        for k, v in msg.metadata.items():
+            if not (k in good_metadata_keys or metadata_key_ok(k)):
+                return False
+            tv = type(v)
+            if not (tv is str or tv is bool or v is None):
+                check_value(v, 1)
+    except SerializationError:
+        return False
+    return True
 
 
 def _check_encodable(msg: Message) -> None:
@@ -236,7 +268,8 @@ def _check_encodable(msg: Message) -> None:
         check_value(msg.payload)
     if msg.metadata:
         for k, v in msg.metadata.items():
-            check_metadata_key(k)
+            if k not in good_metadata_keys:
+                check_metadata_key(k)
             check_value(v, 1)
     ttl = msg.header.ttl
     if ttl is not None and not (0 <= ttl.secs <= U64 and 0 <= ttl.nanos < NS):
@@ -267,40 +300,24 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
             data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise SerializationError(f"malformed JSON: {e}") from None
-    if b"\\u" in data:
+    if b"\\" in data and b"\\u" in data:  # one byte is a memchr; two are a slower search
         return _decode_json_slow(data)
     try:
-        w = _json_fast.decode(data)
+        msg = _json_fast.decode(data)
     except (msgspec.MsgspecError, RecursionError, ValueError):
         return _decode_json_slow(data)
-    h = w.header
-    try:
-        if type(w.payload) is not str:
-            check_value(w.payload)
-        for v in w.metadata.values():
-            check_value(v, 1)
-    except SerializationError:
+    h = msg.header
+    cid = h.correlation_id
+    if not (is_canonical_uuid(h.id) and (cid is None or is_canonical_uuid(cid)) and _fast_checks(msg)):
         return _decode_json_slow(data)
-    if h.ttl is not None and h.ttl.secs > U64:
-        return _decode_json_slow(data)
-    if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
+    if h.ttl is not None and h.ttl.nanos == 0:  # present, or defaulted? (the slow path requires it)
+        try:
+            _ttl_probe.decode(data)
+        except (msgspec.MsgspecError, RecursionError, ValueError):
+            return _decode_json_slow(data)
+    if cid is None and h.message_type is MessageType.RESPONSE:
         raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002
-    ttl = None if h.ttl is None else Ttl(h.ttl.secs, h.ttl.nanos)
-    return Message(
-        Header(
-            h.id,
-            h.correlation_id,
-            h.message_type,
-            h.source,
-            h.target,
-            h.timestamp,
-            ttl,
-            h.priority,
-            ProtocolVersion(h.version.major, h.version.minor),
-        ),
-        w.payload,
-        w.metadata,
-    )
+    return msg
 
 
 def _decode_json_slow(data: bytes | bytearray | memoryview) -> Message:
@@ -319,35 +336,119 @@ def _decode_json_slow(data: bytes | bytearray | memoryview) -> Message:
 # ---------------------------------------------------------------- MessagePack
 
 
+def _mp_enc_hook(obj: Any) -> Any:
+    if isinstance(obj, str):  # a str subclass (an endpoint given to new_message, say): its text
+        return str(obj)
+    raise TypeError(f"a {type(obj).__name__} is not a value of the JSON data model")
+
+
+_mp_encoder = msgspec.msgpack.Encoder(enc_hook=_mp_enc_hook)
+_TS_EXT: Final = -1
+
+
+def _timestamp_ext(ns: int) -> msgspec.msgpack.Ext:
+    """The timestamp extension (-1) in its smallest format: 32, 64 or 96 bits (COD-102)."""
+    secs, nsec = divmod(ns, NS)
+    if secs >> 34 == 0:
+        data64 = nsec << 34 | secs
+        return msgspec.msgpack.Ext(_TS_EXT, data64.to_bytes(4 if data64 >> 32 == 0 else 8))
+    return msgspec.msgpack.Ext(_TS_EXT, nsec.to_bytes(4) + secs.to_bytes(8, signed=True))
+
+
 def encode_msgpack(msg: Message) -> bytes:
     """Encode in the canonical MessagePack layout (COD-101, COD-102)."""
     _check_encodable(msg)
     h = msg.header
     ttl = h.ttl
+    cid = h.correlation_id
     try:
-        out: bytes = msgpack.packb(
+        out = _mp_encoder.encode(
             [
                 [
-                    uuid_to_bytes(h.id),
-                    None if h.correlation_id is None else uuid_to_bytes(h.correlation_id),
+                    bytes.fromhex(h.id.replace("-", "")),
+                    None if cid is None else bytes.fromhex(cid.replace("-", "")),
                     h.message_type.value,
                     h.source,
                     h.target,
-                    msgpack.Timestamp.from_unix_nano(h.timestamp.ns),
+                    _timestamp_ext(h.timestamp.ns),
                     None if ttl is None else [ttl.secs, ttl.nanos],
                     h.priority,
                     [h.version.major, h.version.minor],
                 ],
                 msg.payload,
                 msg.metadata,
-            ],
-            use_bin_type=True,
+            ]
         )
-    except (OverflowError, TypeError, ValueError) as e:
+    except (OverflowError, TypeError, ValueError, msgspec.EncodeError) as e:
         raise SerializationError(f"cannot encode as MessagePack: {e}") from None
     if len(out) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
     return out
+
+
+# The fast MessagePack path: msgspec decodes the positional arrays of COD-101 into typed tuples
+# (bin 16 ids, the timestamp as a raw extension: msgspec would turn it into a datetime, losing the
+# nanoseconds), the rest is checked as for JSON. Anything it refuses takes the slow path below.
+_Bin16 = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]
+_MpHeader = tuple[
+    _Bin16,
+    _Bin16 | None,
+    MessageType,
+    str,
+    str,
+    msgspec.msgpack.Ext,
+    tuple[Annotated[int, msgspec.Meta(ge=0)], Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]] | None,
+    Annotated[int, msgspec.Meta(ge=-1000, le=1000)],
+    tuple[Annotated[int, msgspec.Meta(ge=0, le=U16)], Annotated[int, msgspec.Meta(ge=0, le=U16)]],
+]
+_mp_fast = msgspec.msgpack.Decoder(tuple[_MpHeader, Any, dict[str, Any]])
+_versions: dict[tuple[int, int], ProtocolVersion] = {(1, 0): ProtocolVersion(1, 0)}
+
+
+def _ext_timestamp_ns(ext: msgspec.msgpack.Ext) -> int | None:
+    """Nanoseconds of a timestamp extension, or None if it is not a valid one in range."""
+    if ext.code != _TS_EXT:
+        return None
+    data = bytes(ext.data)
+    n = len(data)
+    if n == 8:
+        data64 = int.from_bytes(data)
+        nsec = data64 >> 34
+        return None if nsec >= NS else (data64 & 0x3_FFFF_FFFF) * NS + nsec
+    if n == 4:
+        return int.from_bytes(data) * NS
+    if n == 12:
+        nsec = int.from_bytes(data[:4])
+        ns = int.from_bytes(data[4:], signed=True) * NS + nsec
+        return None if nsec >= NS or not _MIN_NS <= ns <= _MAX_NS else ns
+    return None
+
+
+def _decode_msgpack_fast(data: bytes | bytearray | memoryview) -> Message | None:
+    try:
+        h, payload, metadata = _mp_fast.decode(data)
+    except (msgspec.MsgspecError, RecursionError, ValueError):
+        return None
+    ts = _ext_timestamp_ns(h[5])
+    if ts is None:
+        return None
+    ttl, ver, cid = h[6], h[8], h[1]
+    msg = Message(
+        Header(
+            uuid_from_bytes(h[0]),
+            None if cid is None else uuid_from_bytes(cid),
+            h[2],
+            h[3],
+            h[4],
+            Timestamp(ts),
+            None if ttl is None else Ttl(ttl[0], ttl[1]),
+            h[7],
+            _versions.get(ver) or ProtocolVersion(ver[0], ver[1]),
+        ),
+        payload,
+        metadata,
+    )
+    return msg if _fast_checks(msg) else None
 
 
 def _mp_uuid(value: object, field: str) -> str | ProtocolError:
@@ -405,6 +506,12 @@ def decode_msgpack(data: bytes | bytearray | memoryview) -> Message:
     """Decode one MessagePack message; raise a :class:`ProtocolError` subclass with the spec's code."""
     if len(data) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"message is {len(data)} bytes, over {MAX_MESSAGE_SIZE}")
+    fast = _decode_msgpack_fast(data)
+    if fast is not None:
+        h = fast.header
+        if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
+            raise MissingField("correlation_id", "a Response needs a correlation_id")
+        return fast
     try:
         obj = msgpack.unpackb(data, raw=False, timestamp=0, strict_map_key=False)
     except RecursionError:

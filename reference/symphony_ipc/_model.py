@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 from enum import StrEnum
-from typing import Any, Final
+from time import time_ns as _time_ns
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -20,6 +21,11 @@ from ._errors import (
 )
 from ._ids import new_id, parse_uuid
 from ._time import NS, SYSTEM_CLOCK, Clock, Timestamp
+
+# Bounds msgspec checks when the JSON codec decodes straight into these types (constructors do not
+# check them: the builder and the encoders do).
+_U16 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+_PRIORITY = Annotated[int, msgspec.Meta(ge=-1000, le=1000)]
 
 
 class MessageType(StrEnum):
@@ -62,8 +68,8 @@ class Priority:
 class Ttl(msgspec.Struct, frozen=True, gc=False):
     """A duration as the crate's ``std::time::Duration`` serializes it."""
 
-    secs: int
-    nanos: int = 0
+    secs: Annotated[int, msgspec.Meta(ge=0)]
+    nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)] = 0
 
     @property
     def total_ns(self) -> int:
@@ -79,8 +85,8 @@ class Ttl(msgspec.Struct, frozen=True, gc=False):
 
 
 class ProtocolVersion(msgspec.Struct, frozen=True, gc=False):
-    major: int
-    minor: int
+    major: _U16
+    minor: _U16
 
     def is_compatible(self, other: ProtocolVersion) -> bool:
         """Same major = compatible (VER-002)."""
@@ -103,7 +109,7 @@ class Header(msgspec.Struct, frozen=True, gc=False):
     target: str
     timestamp: Timestamp
     ttl: Ttl | None
-    priority: int
+    priority: _PRIORITY
     version: ProtocolVersion
 
     @property
@@ -141,6 +147,37 @@ METADATA_KEY_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 _endpoint = re.compile(ENDPOINT_ID_PATTERN[1:-1]).fullmatch
 _meta_key = re.compile(METADATA_KEY_PATTERN[1:-1]).fullmatch
 
+# Valid endpoint ids and metadata keys seen lately (exact ``str`` only). A program talks to a few
+# endpoints and uses a few keys, so a set lookup replaces the regex on the hot paths (creation,
+# encoding, decoding); the bound keeps a stream of one-off ids from growing it without limit.
+_KNOWN_MAX = 1024
+good_endpoints: set[str] = set()
+good_metadata_keys: set[str] = set()
+
+
+def endpoint_ok(value: str) -> bool:
+    """Is the ``str`` ``value`` a valid endpoint id? (cached; the caller checks the type)"""
+    if value in good_endpoints:
+        return True
+    if _endpoint(value) is None:
+        return False
+    if len(good_endpoints) >= _KNOWN_MAX:
+        good_endpoints.clear()
+    good_endpoints.add(value)
+    return True
+
+
+def metadata_key_ok(key: str) -> bool:
+    """Is the ``str`` ``key`` a valid metadata key? (cached; the caller checks the type)"""
+    if key in good_metadata_keys:
+        return True
+    if _meta_key(key) is None:
+        return False
+    if len(good_metadata_keys) >= _KNOWN_MAX:
+        good_metadata_keys.clear()
+    good_metadata_keys.add(key)
+    return True
+
 
 def check_endpoint(value: object, field: str = "endpoint") -> str:
     if type(value) is not str:
@@ -148,7 +185,7 @@ def check_endpoint(value: object, field: str = "endpoint") -> str:
             value = str(value)
         else:
             raise SerializationError(f"{field}: expected a string, got {type(value).__name__}", field=field)
-    if _endpoint(value) is None:
+    if value not in good_endpoints and not endpoint_ok(value):
         raise InvalidEndpointId(f"{field}: {value!r} is not a valid endpoint id", field=field)
     return value
 
@@ -156,7 +193,7 @@ def check_endpoint(value: object, field: str = "endpoint") -> str:
 def check_metadata_key(key: object) -> str:
     if not isinstance(key, str):
         raise SerializationError(f"metadata key {key!r} is not a string")
-    if _meta_key(key) is None:
+    if key not in good_metadata_keys and not metadata_key_ok(key):
         raise InvalidMetadataKey(f"metadata key {key!r} is not valid", key=str(key))
     return key
 
@@ -276,7 +313,8 @@ class MessageBuilder:
                 self._type,
                 self._source,
                 self._target,
-                self._timestamp or Timestamp(self._clock.now_ns()),
+                self._timestamp
+                or Timestamp(_time_ns() if self._clock is SYSTEM_CLOCK else self._clock.now_ns()),
                 self._ttl,
                 self._priority,
                 self._version,
@@ -302,9 +340,9 @@ def new_message(
 
     Endpoint ids and the priority are still checked; use the builder for full checking.
     """
-    if _endpoint(source) is None:
+    if source not in good_endpoints:
         check_endpoint(source, "source")
-    if _endpoint(target) is None:
+    if target not in good_endpoints:
         check_endpoint(target, "target")
     if priority and not -1000 <= priority <= 1000:
         Priority.custom(priority)
@@ -317,7 +355,7 @@ def new_message(
             message_type,
             source,
             target,
-            Timestamp(clock.now_ns()),
+            Timestamp(_time_ns() if clock is SYSTEM_CLOCK else clock.now_ns()),
             ttl,
             priority,
             CURRENT_VERSION,

@@ -62,13 +62,13 @@ def format_rfc3339(ns: int) -> str:
         if len(_prefix_cache) > 4096:
             _prefix_cache.clear()
         _prefix_cache[secs] = prefix
+    if frac % 1000:  # the usual case: a clock with nanosecond resolution
+        return f"{prefix}.{frac:09d}Z"
     if frac == 0:
         return prefix + "Z"
     if frac % 1_000_000 == 0:
         return f"{prefix}.{frac // 1_000_000:03d}Z"
-    if frac % 1000 == 0:
-        return f"{prefix}.{frac // 1000:06d}Z"
-    return f"{prefix}.{frac:09d}Z"
+    return f"{prefix}.{frac // 1000:06d}Z"
 
 
 _RFC3339 = re.compile(
@@ -102,6 +102,16 @@ def parse_rfc3339(text: object, *, lenient: bool = True) -> int:
     Strict mode takes only the canonical shape; lenient mode also takes the variants of COD-006
     (offsets, lower-case ``t``/``z``, 1-9 fraction digits, second 60).
     """
+    # The hot path: a canonical timestamp in a second seen before. Every key of _sec_cache is a
+    # checked "YYYY-MM-DDTHH:MM:SS" (second 60 included), so only the rest needs a look.
+    if type(text) is str:
+        secs = _sec_cache.get(text[:19])
+        if secs is not None and text[-1] == "Z" and text[17:19] != "60":
+            n = len(text)
+            if n == 20:
+                return secs * NS
+            if n in _FRAC_LENGTHS and text[19] == "." and (frac := text[20:-1]).isdigit() and frac.isascii():
+                return secs * NS + int(frac) * _FRAC_LENGTHS[n]
     if not isinstance(text, str):
         raise SerializationError(f"timestamp: expected a string, got {type(text).__name__}")
     if _CANON(text) is not None:
@@ -137,6 +147,7 @@ def parse_rfc3339(text: object, *, lenient: bool = True) -> int:
 
 
 _SCALE: Final = {n: 10 ** (9 - n) for n in range(1, 10)}
+_FRAC_LENGTHS: Final = {24: 1_000_000, 27: 1000, 30: 1}  # canonical length -> ns per fraction unit
 
 
 class Clock(Protocol):
