@@ -319,3 +319,51 @@ def test_an_in_process_run_leaves_nothing_behind(
     assert child_processes() == before_kids
     assert made  # the endpoints' directory and the checks' ones
     assert not [d for d in made if os.path.exists(d)]
+
+
+def _readme_examples() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    text = (ROOT / "spec" / "driver" / "README.md").read_text(encoding="utf-8")
+    block = text.split("Examples (`→` to the driver, `←` from it):", 1)[1].split("```")[1]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert [line[0] for line in lines] == ["→", "←"] * (len(lines) // 2)
+    return [(json.loads(a[2:]), json.loads(b[2:])) for a, b in zip(lines[::2], lines[1::2], strict=True)]
+
+
+def test_driver_readme_examples_are_what_the_reference_driver_answers() -> None:
+    """The transport examples of spec/driver/README.md follow the schemas and are the reference
+    driver's answers (addresses and pids aside); its endpoints are gone after shutdown."""
+    from symphony_conformance._driver_client import schema_errors
+
+    examples = _readme_examples()
+    hello = {
+        "cmd": "hello",
+        "seq": 0,
+        "harness": {"name": "test", "version": "0"},
+        "driver_protocol": 1,
+        "spec_version": "1.0.0",
+    }
+    requests = [hello] + [req for req, _ in examples] + [{"cmd": "shutdown", "seq": 99}]
+    proc = subprocess.run(
+        [sys.executable, "-m", "symphony_ipc.cli", "driver"],
+        input="".join(json.dumps(r) + "\n" for r in requests),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(answers) == len(requests)
+    assert "transport" in answers[0]["result"]["capabilities"]["profiles"]
+    for (req, documented), got in zip(examples, answers[1:-1], strict=True):
+        assert schema_errors(req["cmd"], "request", req) == []
+        assert schema_errors(req["cmd"], "response", documented) == []
+        if req["cmd"] != "listen":
+            assert got == documented
+            continue
+        address = got["result"]["address"]
+        assert address.partition(":")[0] == req["scheme"]
+        assert set(got["result"]) == set(documented["result"])
+        if req["scheme"] == "unix":
+            assert got["result"]["pid"] > 0
+            assert not os.path.exists(os.path.dirname(address.partition(":")[2]))  # removed at shutdown

@@ -27,6 +27,7 @@ import gc
 import os
 import shutil
 import socket
+import stat
 import struct
 import tempfile
 import threading
@@ -228,6 +229,36 @@ def check_wire_no_leaks(endpoint: Endpoint, *, cycles: int = 1000, settle: float
     )
 
 
+def _mode(path: str, reqs: str) -> os.stat_result:
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        raise _fail(reqs, f"{path}: {e.strerror}") from None
+
+
+def check_wire_socket_file(endpoint: Endpoint) -> None:
+    """TRN-002: the server's socket file is a socket of mode 0600 (only its user may connect)."""
+    st = _mode(endpoint.address.partition(":")[2], "TRN-002")
+    _check(stat.S_ISSOCK(st.st_mode), "TRN-002", f"{endpoint.address} is not a socket")
+    _check(stat.S_IMODE(st.st_mode) == 0o600, "TRN-002", f"socket mode {stat.S_IMODE(st.st_mode):o}, not 600")
+
+
+def check_wire_fifo_files(endpoint: Endpoint) -> None:
+    """TRN-003: the FIFO server's directory has mode 0700 and its rendezvous ``DIR/connect`` is a
+    FIFO of mode 0600."""
+    directory = endpoint.address.partition(":")[2]
+    st = _mode(directory, "TRN-003")
+    _check(stat.S_ISDIR(st.st_mode), "TRN-003", f"{directory} is not a directory")
+    _check(
+        stat.S_IMODE(st.st_mode) == 0o700, "TRN-003", f"directory mode {stat.S_IMODE(st.st_mode):o}, not 700"
+    )
+    st = _mode(os.path.join(directory, "connect"), "TRN-003")
+    _check(stat.S_ISFIFO(st.st_mode), "TRN-003", f"{directory}/connect is not a FIFO")
+    _check(
+        stat.S_IMODE(st.st_mode) == 0o600, "TRN-003", f"rendezvous mode {stat.S_IMODE(st.st_mode):o}, not 600"
+    )
+
+
 def check_wire_child_exit(endpoint: Endpoint, *, cycles: int = 2, grace: float = 10.0) -> None:
     """TRN-005: a child serving on stdio writes nothing but frames on stdout and exits by itself
     when its stdin reaches end of stream."""
@@ -271,8 +302,18 @@ _COMMON: dict[str, Callable[[Endpoint], None]] = {
 #: own stdio serves one connection, so "a silent client delays no other" and the descriptor count
 #: are for the listening schemes, the child's exit for stdio.
 WIRE_CHECKS: dict[str, dict[str, Callable[[Endpoint], None]]] = {
-    "unix": {**_COMMON, "silent_client": check_wire_silent_client, "no_leaks": check_wire_no_leaks},
-    "fifo": {**_COMMON, "silent_client": check_wire_silent_client, "no_leaks": check_wire_no_leaks},
+    "unix": {
+        **_COMMON,
+        "silent_client": check_wire_silent_client,
+        "no_leaks": check_wire_no_leaks,
+        "files": check_wire_socket_file,
+    },
+    "fifo": {
+        **_COMMON,
+        "silent_client": check_wire_silent_client,
+        "no_leaks": check_wire_no_leaks,
+        "files": check_wire_fifo_files,
+    },
     "stdio": {
         **_COMMON,
         "many_clients": check_wire_few_clients,
