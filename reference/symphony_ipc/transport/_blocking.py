@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import secrets
 import select
@@ -19,13 +20,11 @@ from types import TracebackType
 from typing import Self
 
 from . import sansio
-from ._base import parse_address
+from ._base import _read_buffer, parse_address
 from ._errors import ConnectionRefused, PeerBroken, TransportClosed, TransportError, TransportTimeout
 from ._fifo import RENDEZVOUS, pair_paths
 from ._stdio import EXIT_GRACE, spawn, split_command
 from .sansio import DEFAULT_CODECS, PROTOCOL_VERSION, Mode, Role
-
-READ_SIZE = 256 << 10
 
 
 class BlockingConnection:
@@ -42,6 +41,8 @@ class BlockingConnection:
         self.process = proc
         self._frames: deque[bytes] = deque()
         self._closed = False
+        self._poll = select.poll()  # for timeouts: cheaper per call than select.select
+        self._poll.register(rfd, select.POLLIN)
         self.codec = ""
         self.peer_version = (0, 0)
 
@@ -60,16 +61,21 @@ class BlockingConnection:
     def _fill(self, deadline: float | None) -> None:
         if deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._rfd], [], [], remaining)[0]:
+            if remaining <= 0 or not self._poll.poll(math.ceil(remaining * 1000)):
                 raise TransportTimeout("timed out waiting for the peer")
+        buf = _read_buffer()  # os.read(fd, 256 KiB) would cost an mmap per call (~15 us)
         try:
-            data = os.read(self._rfd, READ_SIZE)
+            n = os.readv(self._rfd, [buf])
         except InterruptedError:
             return
         except OSError:
             events = self._core.receive_reset()
         else:
-            events = self._core.receive_data(data) if data else self._core.receive_eof()
+            if n:
+                with memoryview(buf) as mv, mv[:n] as chunk:
+                    events = self._core.receive_data(chunk)
+            else:
+                events = self._core.receive_eof()
         out = self._core.data_to_send()
         if out:
             self._write_all(out)
