@@ -2,32 +2,23 @@
 
 Run: ``python perf/bench_envelope.py -o results/envelope.json`` (pyperf options apply: ``--fast``,
 ``--rigorous``, ``--debug-single-value``). Names: ``envelope.*`` for the reference, ``floor.*`` for
-what the same work costs with nothing of ours in it, ``peer.*`` for other libraries doing the job.
+what the same work costs with nothing of ours in it (the message's wire form as a bare dict or
+array, encoded and decoded with msgspec, the fastest codec library installed here), ``peer.*`` for
+other libraries doing the job (``uuid.uuid4``; the CloudEvents SDK, skipped when not installed).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import pyperf
 
 import symphony_ipc as s
+from _common import PERF_EXTRA, Skips, make_runner, timed
 
 PAYLOAD = {"action": "start", "args": ["--fast", 3], "ok": True}
-
-
-def _timed(fn: Callable[[], Any]) -> Callable[[int], float]:
-    def run(loops: int) -> float:
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        return time.perf_counter() - t0
-
-    return run
 
 
 def _sample() -> s.Message:
@@ -61,6 +52,10 @@ def _roundtrip_json() -> s.Message:
     return s.decode_json(s.encode_json(_build()))
 
 
+def _roundtrip_msgpack() -> s.Message:
+    return s.decode_msgpack(s.encode_msgpack(_build()))
+
+
 def _queue_push_pop() -> None:
     q = s.PriorityQueue()
     for m in _QUEUE_MSGS:
@@ -75,51 +70,59 @@ _QUEUE_MSGS = [
 ]
 
 
-def add_benchmarks(runner: pyperf.Runner) -> None:
+def add_benchmarks(runner: Any, skips: Skips) -> None:
     msg = _sample()
     as_json = s.encode_json(msg)
     as_mp = s.encode_msgpack(msg)
     wire_dict = msgspec.json.decode(as_json)
-    bare_enc = msgspec.json.Encoder()
-    bare_dec = msgspec.json.Decoder()
-
-    benches: dict[str, Callable[[], Any]] = {
-        "envelope.id": s.new_id,
-        "envelope.create": _create,
-        "envelope.builder": _build,
-        "envelope.json_encode": lambda: s.encode_json(msg),
-        "envelope.json_decode": lambda: s.decode_json(as_json),
-        "envelope.msgpack_encode": lambda: s.encode_msgpack(msg),
-        "envelope.msgpack_decode": lambda: s.decode_msgpack(as_mp),
-        "envelope.build_json_roundtrip": _roundtrip_json,
-        "envelope.validate": lambda: s.message_from_data(wire_dict),
-        "ordering.push_pop_32": _queue_push_pop,
-        # floors: the same work with nothing of ours in it
-        "floor.json_encode_dict": lambda: bare_enc.encode(wire_dict),
-        "floor.json_decode_dict": lambda: bare_dec.decode(as_json),
-        # peers
-        "peer.uuid4": uuid.uuid4,
-    }
+    wire_array = msgspec.msgpack.decode(as_mp, type=list[Any])  # the timestamp as a datetime: close enough
+    bare_enc, bare_dec = msgspec.json.Encoder(), msgspec.json.Decoder()
+    mp_enc, mp_dec = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder()
     try:
         from cloudevents.conversion import to_json  # type: ignore[import-not-found]
-        from cloudevents.http import CloudEvent  # type: ignore[import-not-found]
-
-        attrs = {"type": "Request", "source": "conductor"}
-        benches["peer.cloudevents_create"] = lambda: CloudEvent(attrs, PAYLOAD)
-        ce = CloudEvent(attrs, PAYLOAD)
-        benches["peer.cloudevents_json_encode"] = lambda: to_json(ce)
+        from cloudevents.http import CloudEvent, from_json  # type: ignore[import-not-found]
     except ImportError:
-        pass
-    for name, fn in benches.items():
-        runner.bench_time_func(name, _timed(fn))
+        CloudEvent = None
+        for name in ("create", "json_encode", "json_decode"):
+            skips.add(f"peer.cloudevents_{name}", f"cloudevents is not installed ({PERF_EXTRA})")
+
+    json_meta = {"codec": "json", "message_bytes": len(as_json)}
+    mp_meta = {"codec": "msgpack", "message_bytes": len(as_mp)}
+    benches: dict[str, tuple[Callable[[], Any], dict[str, Any]]] = {
+        "envelope.id": (s.new_id, {}),
+        "envelope.create": (_create, {}),
+        "envelope.builder": (_build, {}),
+        "envelope.json_encode": (lambda: s.encode_json(msg), json_meta),
+        "envelope.json_decode": (lambda: s.decode_json(as_json), json_meta),
+        "envelope.msgpack_encode": (lambda: s.encode_msgpack(msg), mp_meta),
+        "envelope.msgpack_decode": (lambda: s.decode_msgpack(as_mp), mp_meta),
+        "envelope.build_json_roundtrip": (_roundtrip_json, json_meta),
+        "envelope.build_msgpack_roundtrip": (_roundtrip_msgpack, mp_meta),
+        "envelope.validate": (lambda: s.message_from_data(wire_dict), {}),
+        "ordering.push_pop_32": (_queue_push_pop, {"messages": len(_QUEUE_MSGS)}),
+        # floors: the same work with nothing of ours in it
+        "floor.json_encode_dict": (lambda: bare_enc.encode(wire_dict), json_meta),
+        "floor.json_decode_dict": (lambda: bare_dec.decode(as_json), json_meta),
+        "floor.msgpack_encode_array": (lambda: mp_enc.encode(wire_array), mp_meta),
+        "floor.msgpack_decode_array": (lambda: mp_dec.decode(as_mp), mp_meta),
+        # peers
+        "peer.uuid4": (uuid.uuid4, {}),
+    }
+    if CloudEvent is not None:
+        attrs = {"type": "Request", "source": "conductor"}
+        ce = CloudEvent(attrs, PAYLOAD)
+        ce_json = to_json(ce)
+        benches["peer.cloudevents_create"] = (lambda: CloudEvent(attrs, PAYLOAD), {})
+        benches["peer.cloudevents_json_encode"] = (lambda: to_json(ce), {"codec": "json"})
+        benches["peer.cloudevents_json_decode"] = (lambda: from_json(ce_json), {"codec": "json"})
+    for name, (fn, meta) in benches.items():
+        runner.bench_time_func(name, timed(fn), metadata=meta or None)
 
 
 def main() -> None:
-    runner = pyperf.Runner()
-    runner.metadata["symphony_ipc_version"] = s.__version__
-    runner.metadata["spec_version"] = s.SPEC_VERSION
-    runner.metadata["msgspec_version"] = msgspec.__version__
-    add_benchmarks(runner)
+    runner = make_runner("envelope")
+    runner.parse_args()
+    add_benchmarks(runner, Skips(runner))
 
 
 if __name__ == "__main__":
