@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .security import RateLimit, SecurityPolicy
     from .transport import Listener, Transport
 
 EXIT_USAGE = 2
@@ -42,6 +43,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--listen", required=True, metavar="ADDRESS", help="unix:PATH, fifo:DIR or stdio")
     p.add_argument("--codecs", type=_codecs, default=("msgpack", "json"), help="codecs served (msgpack,json)")
     p.add_argument("--protocol-version", type=_version, default=(1, 0), help=argparse.SUPPRESS)
+    from .security._cli import add_client_options, add_serve_options
+
+    add_serve_options(p)
     p = sub.add_parser("ping", help="measure message round trips against an endpoint")
     p.add_argument("address", metavar="ADDRESS", help="unix:PATH, fifo:DIR or 'stdio:COMMAND ...'")
     p.add_argument("-n", type=int, default=1000, help="round trips to time (default 1000)")
@@ -63,17 +67,27 @@ def add_commands(sub: Any) -> None:
         help="send the encoded message as is and skip decoding: the transport's share alone",
     )
     p.add_argument("--protocol-version", type=_version, default=(1, 0), help=argparse.SUPPRESS)
+    add_client_options(p)
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``serve`` or ``ping``; transport errors become one line on stderr and exit status 2."""
+    from .security import _cli as sec
     from .transport import TransportError
 
     try:
+        sec.load_plugins(args.plugin)
         if args.command == "serve":
-            return serve(args.listen, codecs=args.codecs, version=args.protocol_version)
+            return serve(
+                args.listen,
+                codecs=args.codecs,
+                version=args.protocol_version,
+                security=sec.policy_from_args(args),
+                handshake_timeout=sec.handshake_timeout_from_args(args),
+                rate=sec.rate_from_args(args),
+            )
         return ping(args)
-    except (TransportError, OSError) as e:
+    except (TransportError, OSError, ValueError) as e:
         print(f"symphony-ipc {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -83,20 +97,30 @@ def run_command(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- serve
 
 
-async def echo(conn: Transport) -> None:
+async def echo(conn: Transport, rate: RateLimit | None = None) -> None:
     """Echo frames until the peer leaves, then close.
 
     A :class:`StreamConnection` answers from its reader callback (no task switch per frame); when
-    the peer does not read, reading pauses until the output drains (TRN-013).
+    the peer does not read, reading pauses until the output drains (TRN-013). With ``rate`` a frame
+    over the connection's limit is answered with a ``RATE_LIMITED`` error message instead
+    (spec/security.md ROB-007).
     """
     import asyncio
 
+    from .security import rate_limited_reply
     from .transport import StreamConnection, TransportError
+
+    bucket = rate.bucket() if rate is not None else None
+
+    def answer(payload: bytes) -> bytes:
+        if bucket is None or bucket.take():
+            return payload
+        return rate_limited_reply(payload, conn.codec, bucket.retry_after())
 
     try:
         if not isinstance(conn, StreamConnection):
             while True:
-                await conn.send_frame(await conn.recv_frame())
+                await conn.send_frame(answer(await conn.recv_frame()))
         draining: set[asyncio.Task[None]] = set()
 
         async def drain_then_resume(c: StreamConnection) -> None:
@@ -108,7 +132,7 @@ async def echo(conn: Transport) -> None:
 
         def on_frame(payload: bytes, c: StreamConnection = conn) -> None:
             try:
-                if not c.send_frame_nowait(payload) and not draining:
+                if not c.send_frame_nowait(answer(payload)) and not draining:
                     c.pause_reading()
                     task = asyncio.create_task(drain_then_resume(c))
                     draining.add(task)
@@ -128,7 +152,7 @@ async def echo(conn: Transport) -> None:
         await conn.close()
 
 
-async def serve_echo(listener: Listener, *, once: bool = False) -> None:
+async def serve_echo(listener: Listener, *, once: bool = False, rate: RateLimit | None = None) -> None:
     """Accept and echo until the listener closes (or after one connection with ``once``)."""
     import asyncio
 
@@ -141,7 +165,7 @@ async def serve_echo(listener: Listener, *, once: bool = False) -> None:
                 conn = await listener.accept()
             except TransportError:
                 return
-            task = asyncio.create_task(echo(conn))
+            task = asyncio.create_task(echo(conn, rate))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             if once:
@@ -155,7 +179,13 @@ async def serve_echo(listener: Listener, *, once: bool = False) -> None:
 
 
 def serve(
-    address: str, *, codecs: tuple[str, ...] = ("msgpack", "json"), version: tuple[int, int] = (1, 0)
+    address: str,
+    *,
+    codecs: tuple[str, ...] = ("msgpack", "json"),
+    version: tuple[int, int] = (1, 0),
+    security: SecurityPolicy | None = None,
+    handshake_timeout: float | None = 5.0,
+    rate: RateLimit | None = None,
 ) -> int:
     import asyncio
     import signal
@@ -166,10 +196,12 @@ def serve(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        listener = await listen(address, codecs=codecs, version=version)
+        listener = await listen(
+            address, codecs=codecs, version=version, security=security, handshake_timeout=handshake_timeout
+        )
         if scheme.name != "stdio":  # a stdio child's stderr is its parent's: stay quiet there
             print(f"symphony-ipc serve: echo on {address}", file=sys.stderr, flush=True)
-        worker = asyncio.create_task(serve_echo(listener, once=scheme.name == "stdio"))
+        worker = asyncio.create_task(serve_echo(listener, once=scheme.name == "stdio", rate=rate))
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -183,6 +215,9 @@ def serve(
             for t in (worker, stopper):
                 t.cancel()
             await asyncio.gather(worker, stopper, return_exceptions=True)
+            stats = getattr(listener, "security_stats", None)
+            if stats is not None and stats.refused + stats.handshake_timeouts and scheme.name != "stdio":
+                print(f"symphony-ipc serve: security {stats.to_dict()}", file=sys.stderr, flush=True)
 
     asyncio.run(main())
     return 0
@@ -210,6 +245,8 @@ def ping(args: argparse.Namespace) -> int:
     msg = new_message(MessageType.REQUEST, "ping", "echo", "x" * args.size)
     frame_size = len(encode(msg, args.codec))
     warmup = args.warmup if args.warmup is not None else min(1000, args.n // 10)
+    if getattr(args, "secret_file", None):
+        args.io = "asyncio"  # the blocking client has no secret handshake (spec/security.md section 2)
     samples = _ping_blocking(args, msg, warmup) if args.io == "blocking" else _ping_asyncio(args, msg, warmup)
     st = _stats(samples)
     print(
@@ -262,8 +299,14 @@ def _ping_asyncio(args: argparse.Namespace, msg: Any, warmup: int) -> list[int]:
 
     async def main() -> list[int]:
         samples: list[int] = []
+        from .security._cli import secret_from_args
+
         conn = await connect(
-            args.address, codecs=(codec,), version=args.protocol_version, timeout=args.timeout
+            args.address,
+            codecs=(codec,),
+            version=args.protocol_version,
+            timeout=args.timeout,
+            secret=secret_from_args(args),
         )
         async with conn:
             frame = encode(msg, codec)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from . import sansio
 from ._errors import (
@@ -36,6 +36,9 @@ from ._errors import (
     TransportTimeout,
 )
 from .sansio import DEFAULT_CODECS, PROTOCOL_VERSION, Mode, Role
+
+if TYPE_CHECKING:
+    from ..security import ListenerGuard, PeerCredentials, SecurityPolicy, SecurityStats
 
 SEND_HIGH_WATER: Final = 1 << 20  #: a sender waits above this many buffered bytes (TRN-013)
 SEND_LOW_WATER: Final = 256 << 10
@@ -95,6 +98,14 @@ class Pipe(ABC):
     def fileno_count(self) -> int:
         """How many file descriptors this pipe holds (for diagnostics)."""
         return 0
+
+    #: The peer is trusted by construction (a stdio server's parent): no credential check.
+    peer_trusted: bool = False
+
+    def peer_credentials(self) -> PeerCredentials | None:
+        """Who is at the other end, as the kernel says; None when the transport cannot tell
+        (spec/security.md SEC-004, SEC-006)."""
+        return None
 
 
 _tls = threading.local()
@@ -265,6 +276,11 @@ class FdPipe(Pipe):
     def fileno_count(self) -> int:
         return 0 if self._closed else len({self._rfd, self._wfd})
 
+    def peer_credentials(self) -> PeerCredentials | None:
+        from ..security import peer_credentials_of_fd
+
+        return None if self._closed else peer_credentials_of_fd(self._rfd)
+
 
 # ---------------------------------------------------------------- the interface
 
@@ -363,6 +379,7 @@ class StreamConnection(Transport):
         self._closing: asyncio.Future[None] | None = None
         self._closer: asyncio.Task[None] | None = None  # flushes an error frame, then closes
         self._handler: Callable[[bytes], None] | None = None
+        self._on_shut: list[Callable[[], None]] = []  # the listener's connection count (ROB-006)
 
     # -- setup
 
@@ -375,6 +392,8 @@ class StreamConnection(Transport):
                 self._pipe.write(self._core.initiate())
             await asyncio.wait_for(asyncio.shield(self._ready), timeout)
         except TimeoutError:
+            if self._core.role is Role.SERVER:
+                await self._send_timeout_error()
             await self._close_failed()
             raise TransportTimeout(f"handshake with {self.address} timed out after {timeout} s") from None
         except BaseException:
@@ -388,6 +407,15 @@ class StreamConnection(Transport):
         self.codec = self._core.codec
         self.peer_version = self._core.peer_version
         self.mode = self._core.mode or Mode.FRAMES
+
+    async def _send_timeout_error(self) -> None:
+        """A server's handshake timed out: the error frame HANDSHAKE_TIMEOUT first (ROB-002)."""
+        self._core.handshake_timeout()
+        out = self._core.data_to_send()
+        if out and not self._closed:
+            with contextlib.suppress(TimeoutError, TransportError):
+                self._pipe.write(out)
+                await asyncio.wait_for(self._pipe.drain(0), CLOSE_FLUSH_TIMEOUT)
 
     async def _close_failed(self) -> None:
         """Close after a failed handshake, waiting for the pipe (a child is reaped, TRN-011)."""
@@ -606,6 +634,9 @@ class StreamConnection(Transport):
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(TransportClosed("closed during the handshake"))
             self._ready.exception()
+        callbacks, self._on_shut = self._on_shut, []
+        for callback in callbacks:
+            callback()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.address} {self._core.role} {self._core.state}>"
@@ -629,6 +660,7 @@ class ListenOptions:
     accept_ndjson: bool = True
     handshake_timeout: float | None = HANDSHAKE_TIMEOUT
     backlog: int = 128
+    security: SecurityPolicy | None = None  #: None: the default policy (spec/security.md)
 
 
 class PipeServer(ABC):
@@ -676,6 +708,14 @@ class PipeListener(Listener):
         self._exhausted = False
         self.accepted = 0
         self.rejected = 0
+        from ..security import ListenerGuard, SecurityPolicy
+
+        self.guard: ListenerGuard = ListenerGuard(options.security or SecurityPolicy(), address)
+
+    @property
+    def security_stats(self) -> SecurityStats:
+        """Admissions and refusals per reason (spec/security.md SEC-008)."""
+        return self.guard.stats
 
     def _attach(self, server: PipeServer) -> None:
         self._server = server
@@ -685,10 +725,22 @@ class PipeListener(Listener):
             pipe.close()
             return
         o = self._options
+        refusal = self.guard.admit(pipe)  # before a byte is read (SEC-004, ROB-006)
+        if refusal is not None:
+            self.guard.refuse(pipe, *refusal)
+            return
+        secret = self.guard.policy.secret
+        if secret is not None:
+            from ..security import AuthenticatedPipe
+
+            pipe = AuthenticatedPipe(
+                pipe, secret, Role.SERVER, on_failure=self.guard.auth_failed, linger=self.guard.policy.linger
+            )
         core = sansio.Connection(
             Role.SERVER, codecs=o.codecs, version=o.version, accept_ndjson=o.accept_ndjson
         )
         conn = StreamConnection(pipe, core, self.address)
+        conn._on_shut.append(self.guard.opened())
         task = self._loop.create_task(self._handshake(conn))
         self._handshakes.add(task)
         task.add_done_callback(self._handshakes.discard)
@@ -696,8 +748,12 @@ class PipeListener(Listener):
     async def _handshake(self, conn: StreamConnection) -> None:
         try:
             await conn.start(self._options.handshake_timeout)
-        except (TransportError, asyncio.CancelledError):
+        except (TransportError, asyncio.CancelledError) as e:
             self.rejected += 1
+            if isinstance(e, TransportTimeout):
+                self.guard.handshake_timed_out()
+            elif isinstance(e, TransportError):
+                self.guard.handshake_failed(e)
             conn.abort()
             if self._server is not None and self._server.one_shot:
                 self._exhausted = True
@@ -743,6 +799,7 @@ class PipeListener(Listener):
         self._closed = True
         if self._server is not None:
             self._server.close()
+        self.guard.close()
         tasks = list(self._handshakes)
         for t in tasks:
             t.cancel()
@@ -811,13 +868,19 @@ async def connect(
     mode: Mode = Mode.FRAMES,
     version: tuple[int, int] = PROTOCOL_VERSION,
     timeout: float | None = HANDSHAKE_TIMEOUT,
+    secret: bytes | None = None,
 ) -> StreamConnection:
-    """Connect to ``address`` and run the handshake (TRN-010)."""
+    """Connect to ``address`` and run the handshake (TRN-010); with ``secret``, the shared-secret
+    handshake first (spec/security.md SEC-007)."""
     scheme, target = parse_address(address)
     try:
         pipe = await asyncio.wait_for(scheme.open(target, timeout), timeout)
     except TimeoutError:
         raise TransportTimeout(f"connecting to {address} timed out after {timeout} s") from None
+    if secret is not None:
+        from ..security import AuthenticatedPipe
+
+        pipe = AuthenticatedPipe(pipe, secret, Role.CLIENT)
     core = sansio.Connection(Role.CLIENT, codecs=codecs, version=version, mode=mode)
     conn = StreamConnection(pipe, core, address)
     await conn.start(timeout)
@@ -831,10 +894,15 @@ async def listen(
     version: tuple[int, int] = PROTOCOL_VERSION,
     accept_ndjson: bool = True,
     handshake_timeout: float | None = HANDSHAKE_TIMEOUT,
+    security: SecurityPolicy | None = None,
 ) -> PipeListener:
-    """Listen at ``address``; :meth:`Listener.accept` gives connections after their handshake."""
+    """Listen at ``address``; :meth:`Listener.accept` gives connections after their handshake.
+
+    ``security``: who may connect and the limits (spec/security.md); None: the default policy
+    (peers of our own user only, at most 512 connections, owner-only socket in a safe directory).
+    """
     scheme, target = parse_address(address)
-    options = ListenOptions(codecs, version, accept_ndjson, handshake_timeout)
+    options = ListenOptions(codecs, version, accept_ndjson, handshake_timeout, security=security)
     listener = PipeListener(address, options)
     server = await scheme.serve(target, listener.on_pipe, options)
     listener._attach(server)

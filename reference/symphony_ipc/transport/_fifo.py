@@ -145,6 +145,15 @@ class FifoScheme(Scheme):
                 raise AddressError(f"fifo:{target} is not a directory") from None
         except OSError as e:
             raise AddressError(f"fifo:{target}: {e.strerror}") from None
+        from ..security import SecurityPolicy, check_directory
+
+        if (options.security or SecurityPolicy()).check_directory:  # SEC-002
+            try:
+                check_directory(target)
+            except AddressError:
+                if created:
+                    os.rmdir(target)
+                raise
         path = os.path.join(target, RENDEZVOUS)
         try:
             st = os.lstat(path)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ._base import FdPipe, ListenOptions, Pipe, PipeServer, PipeSink, Scheme
 from ._errors import AddressInUse, ConnectionRefused, PeerBroken, TransportClosed
+
+if TYPE_CHECKING:
+    from ..security import PeerCredentials
 
 
 class MemoryPipe(Pipe):
@@ -40,6 +43,12 @@ class MemoryPipe(Pipe):
     def start(self, sink: PipeSink) -> None:
         self._sink = sink
         self.resume_reading()
+
+    def peer_credentials(self) -> PeerCredentials:
+        """The peer is this very process (spec/security.md SEC-004)."""
+        from ..security import own_credentials
+
+        return own_credentials()
 
     def pause_reading(self) -> None:
         self._reading = False

@@ -131,5 +131,6 @@ class StdioScheme(Scheme):
             raise AddressError("a stdio server serves on its own stdin/stdout: listen at 'stdio'")
         rfd, wfd = take_stdio()
         pipe = FdPipe(rfd, wfd)
+        pipe.peer_trusted = True  # the parent that spawned us holds our stdin (spec/security.md)
         on_pipe(pipe)
         return _OneShot(pipe)

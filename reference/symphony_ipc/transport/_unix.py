@@ -89,6 +89,11 @@ class UnixScheme(Scheme):
         return FdPipe(fd, fd, loop=loop)
 
     async def serve(self, target: str, on_pipe: Callable[[Pipe], None], options: ListenOptions) -> PipeServer:
+        from ..security import SecurityPolicy, check_directory
+
+        policy = options.security or SecurityPolicy()
+        if policy.check_directory:  # SEC-002
+            check_directory(os.path.dirname(os.path.abspath(target)))
         try:
             st = os.lstat(target)
         except FileNotFoundError:
@@ -107,7 +112,7 @@ class UnixScheme(Scheme):
         try:
             sock.bind(staging)
             try:
-                os.chmod(staging, 0o600)
+                os.chmod(staging, policy.socket_mode)  # SEC-001: before the path appears
                 sock.listen(options.backlog)
                 sock.setblocking(False)
                 os.link(staging, target)

@@ -497,6 +497,13 @@ class Connection:
         self._go(Trigger.EOF_CLEAN if clean else Trigger.EOF_BROKEN)
         return [ConnectionClosed(clean)]
 
+    def handshake_timeout(self) -> list[Event]:
+        """The I/O layer's clock ran out before the handshake completed (FRM-017, spec/security.md
+        ROB-002): a server queues an error frame ``HANDSHAKE_TIMEOUT``; either side is then FAILED."""
+        if self.state not in (State.AWAIT_HELLO, State.AWAIT_WELCOME):
+            return []
+        return self._refuse(_Violation(ErrorCode.HANDSHAKE_TIMEOUT, "the handshake did not complete in time"))
+
     def receive_reset(self) -> list[Event]:
         """The byte stream failed (a reset, a broken pipe): broken by the peer whatever was buffered."""
         if self.state in TERMINAL:
