@@ -93,11 +93,11 @@ class RecordingImplementation:
     def end_example(self) -> None:
         self._example = None
 
-    def failure_calls(self) -> list[Call]:
-        """The failing example's operations, or else the test's last ones."""
+    def failure_calls(self) -> tuple[list[Call], bool]:
+        """The failing example's operations (then True), or else the test's last ones."""
         if self._failing_example is not None:
-            return list(self._failing_example)
-        return list(self._test_calls)
+            return list(self._failing_example), True
+        return list(self._test_calls), False
 
     # -- recording
 
@@ -290,8 +290,14 @@ def encode_call(call: Call) -> dict[str, Any]:
     return out
 
 
-def encode_calls(calls: Sequence[Call]) -> list[dict[str, Any]]:
-    return [encode_call(c) for c in calls]
+def encode_calls(calls: Sequence[Call], *, example: bool = False) -> list[dict[str, Any]]:
+    """The JSON form of ``calls``; with ``example``, each is marked as one of the failing
+    Hypothesis example's (``"example": true``)."""
+    out = [encode_call(c) for c in calls]
+    if example:
+        for c in out:
+            c["example"] = True
+    return out
 
 
 # ---------------------------------------------------------------- replay on the reference

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__, _spec
-from ._results import CaseRecord, RunInfo, conformance, requirement_results
 
 EXIT_OK = 0
 EXIT_NONCONFORMING = 1
@@ -132,6 +131,9 @@ def pytest_args(args: argparse.Namespace, profiles: Sequence[str], seed: int) ->
         out += ["--symphony-vectors", str(args.vectors)]
     if args.keyword:
         out += ["-k", args.keyword]
+    from ._gate import pytest_options
+
+    out += pytest_options(args)
     if args.workers > 1:
         out += ["-p", "xdist.plugin", "-n", str(args.workers)]
     return out
@@ -204,11 +206,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     import pytest
 
     from ._hypothesis import UnknownProfileError, settings_for
-    from ._render import failure_details, requirement_table, summary_line
     from ._vectors import VectorError, load_vectors
 
     if args.workers < 1:
         raise HarnessError("-n: expected a number of workers >= 1")
+    from ._gate import finish_run, preflight
+
+    preflight(args)
     try:
         settings_for(args.hypothesis_profile)
     except UnknownProfileError as e:
@@ -216,7 +220,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     plugged = _preflight_transport(args)
     profiles = _selected_profiles(args.profile, transport_only=bool(plugged))
     try:
-        reqs = _spec.requirements()
+        _spec.requirements()
         vectors = load_vectors(Path(args.vectors) if args.vectors else None)
         _spec.message_schema()
     except (_spec.SpecError, VectorError, FileNotFoundError) as e:
@@ -263,43 +267,25 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     sys.stdout.flush()
     if rc == pytest.ExitCode.NO_TESTS_COLLECTED:
         raise HarnessError("no conformance test was collected (check -k and --profile)")
-    if rc not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or capture.config is None:
+    from .plugin import results_collector
+
+    # --max-fail under xdist stops the run as an interruption (pytest exit code 2).
+    stopped = capture.config is not None and results_collector(capture.config).cut_short is not None
+    completed = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    if capture.config is None or not (rc in completed or (stopped and rc == pytest.ExitCode.INTERRUPTED)):
         raise HarnessError(
             f"the test run did not complete (pytest exit code {int(rc)}); see the output above"
         )
-    from .plugin import results_collector
-
-    records: list[CaseRecord] = results_collector(capture.config).records
-    wanted = [r for r in reqs.values() if r.profile in profiles]
-    results = requirement_results(records, wanted)
-    verdict = conformance(results, declared)
-    info = RunInfo(
-        impl_spec=args.impl,
+    return finish_run(
+        args,
+        capture.config,
+        profiles=profiles,
+        declared=declared,
         implementation=impl,
-        selected_profiles=tuple(profiles),
-        hypothesis_profile=args.hypothesis_profile,
         seed=seed,
-        spec_version=_spec.spec_version(),
-        harness_version=__version__,
+        vectors=vectors,
+        out=out,
     )
-    print("", file=out)
-    print(requirement_table(results, declared), file=out)
-    details = failure_details(results)
-    if details:
-        print("", file=out)
-        print(details, file=out)
-    print("", file=out)
-    print(summary_line(results, verdict), file=out)
-    print(f"seed: {info.seed} (reproduce with --seed {info.seed})", file=out)
-    if args.json_out:
-        doc = {
-            "run": info.to_dict(),
-            "conformance": verdict.to_dict(),
-            "requirements": [r.to_dict() for r in results],
-            "cases": [c.to_dict() for c in records],
-        }
-        Path(args.json_out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    return EXIT_OK if verdict.conforms else EXIT_NONCONFORMING
 
 
 # ---------------------------------------------------------------- list
@@ -452,9 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--timeout", type=float, default=10.0, metavar="S", help="per-operation timeout for exec:"
     )
-    run.add_argument(
-        "--json", dest="json_out", default=None, metavar="FILE", help="also write the results as JSON"
-    )
+    from ._gate import add_run_options
+
+    add_run_options(run)
     run.add_argument(
         "--transport",
         default=None,
@@ -483,7 +469,51 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--codec", choices=("json", "msgpack"), default=None, help="default: by extension, or sniffed"
     )
+
+    rep = sub.add_parser("report", help="render a saved JSON report (run --report-json) again")
+    rep.add_argument("file", metavar="FILE.json")
+    rep.add_argument("--format", choices=("text", "markdown"), default="text", help="default: text")
+
+    dif = sub.add_parser(
+        "diff", help="compare two JSON reports: what regressed, improved, changed (exit 1 on a regression)"
+    )
+    dif.add_argument("old", metavar="OLD.json")
+    dif.add_argument("new", metavar="NEW.json")
+
+    from ._coverage import add_coverage_options
+    from ._selftest import add_selftest_options
+
+    add_coverage_options(
+        sub.add_parser("coverage", help="requirements with tests and vectors (exit 1 on a gap)")
+    )
+    add_selftest_options(
+        sub.add_parser("selftest", help="run the suite against every mutant: each must be caught")
+    )
     return parser
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    from ._gate import report_command
+
+    return report_command(args, out)
+
+
+def _diff(args: argparse.Namespace, out: TextIO) -> int:
+    from ._gate import diff_command
+
+    return diff_command(args, out)
+
+
+def _coverage(args: argparse.Namespace, out: TextIO) -> int:
+    from ._coverage import coverage_command
+
+    return coverage_command(args, out)
+
+
+def _selftest(args: argparse.Namespace, out: TextIO) -> int:
+    from ._selftest import selftest_command
+
+    return selftest_command(args, out)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -493,7 +523,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return int(e.code) if isinstance(e.code, int) else EXIT_HARNESS
-    handlers = {"run": _run, "list": _list, "validate": _validate}
+    handlers = {
+        "run": _run,
+        "list": _list,
+        "validate": _validate,
+        "report": _report,
+        "diff": _diff,
+        "coverage": _coverage,
+        "selftest": _selftest,
+    }
     try:
         return handlers[args.command](args, stream)
     except HarnessError as e:

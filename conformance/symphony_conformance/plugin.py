@@ -163,6 +163,13 @@ def is_conformance_item(item: pytest.Item) -> bool:
     return CASE_FIXTURE in getattr(item, "fixturenames", ())
 
 
+def _empty_parameter_set(item: pytest.Item) -> bool:
+    """The placeholder pytest collects for a parametrization without values."""
+    mark = item.get_closest_marker("skip")
+    reason = mark.kwargs.get("reason", "") if mark is not None else ""
+    return isinstance(reason, str) and reason.startswith("got empty parameter set")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected = set(config.getoption("symphony_profile") or ())
     if selected:
@@ -179,6 +186,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
             continue
         reqs = _requirement_ids(item)
+        if not reqs and _empty_parameter_set(item):
+            dropped.append(item)  # e.g. --symphony-vectors DIR with no vector of this kind
+            continue
         if not reqs:
             raise pytest.UsageError(
                 f"{item.nodeid}: a conformance test must declare @pytest.mark.requirement(...)"
@@ -261,7 +271,8 @@ def _record_failure_context(item: pytest.Item, *, with_driver_evidence: bool) ->
     if not isinstance(recorder, RecordingImplementation):
         return
     try:
-        calls = encode_calls(recorder.failure_calls())
+        failing, of_example = recorder.failure_calls()
+        calls = encode_calls(failing, example=of_example)
     except Exception as e:  # never let the evidence hide the failure
         calls = [{"op": "?", "actual": {"raised": f"cannot record the calls: {e!r}"}}]
     if calls:

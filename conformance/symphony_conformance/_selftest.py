@@ -1,0 +1,452 @@
+"""``symphony-conformance selftest``: does the suite catch faults?
+
+Runs the suite against the reference and against every seeded-fault mutant of
+:mod:`symphony_conformance.mutants` (each on its own profile), with quick Hypothesis settings and
+a fixed seed, in worker processes. Each worker is started once and runs its share of the jobs
+in-process, one ``symphony-conformance run`` after the other (a job costs what pytest's
+collection and the profile's tests cost, not a Python start-up).
+
+A mutant is *caught* when the run fails and every requirement the mutant declares has a failed
+or errored case; it *survived* when none of them has one (*partly caught* otherwise). The
+selftest passes (exit 0) when every mutant is caught and the reference conforms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Any, Final, TextIO
+
+DEFAULT_SEED: Final = 20240517
+DEFAULT_HYPOTHESIS_PROFILE: Final = "quick"
+REFERENCE: Final = "reference"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    impl: str
+    profiles: tuple[str, ...]
+    breaks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "impl": self.impl,
+            "profiles": list(self.profiles),
+            "breaks": list(self.breaks),
+        }
+
+
+@dataclass
+class JobResult:
+    job: Job
+    exit_code: int
+    duration: float
+    failed_requirements: list[str] = field(default_factory=list)
+    """The selected profiles' requirements with a failed or errored case."""
+    failing_cases: list[tuple[str, list[str]]] = field(default_factory=list)
+    """(node id, requirement ids) of every failed or errored case."""
+    error: str = ""
+
+    @property
+    def caught_by(self) -> list[str]:
+        """The declared requirements that have a failing case."""
+        hit = {r for _, reqs in self.failing_cases for r in reqs}
+        return [r for r in self.job.breaks if r in hit]
+
+    @property
+    def status(self) -> str:
+        if self.job.name == REFERENCE:
+            return (
+                "PASS" if self.exit_code == 0 else ("ERROR" if self.exit_code == 2 or self.error else "FAIL")
+            )
+        if self.exit_code == 2 or self.error:
+            return "ERROR"
+        caught = self.caught_by
+        if self.exit_code == 1 and len(caught) == len(self.job.breaks):
+            return "caught"
+        return "PARTLY CAUGHT" if caught else "SURVIVED"
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("PASS", "caught")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.job.to_dict(),
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration": round(self.duration, 3),
+            "caught_by": self.caught_by,
+            "failed_requirements": self.failed_requirements,
+            "failing_cases": [{"nodeid": n, "requirements": r} for n, r in self.failing_cases],
+            "error": self.error,
+        }
+
+
+def jobs_for(
+    profiles: Sequence[str] = (), names: Sequence[str] = (), *, with_reference: bool = True
+) -> list[Job]:
+    """The mutants to run (of ``profiles``, or named), and the reference on their profiles."""
+    from .mutants import CATALOGUE
+
+    unknown = [n for n in names if n not in CATALOGUE]
+    if unknown:
+        raise ValueError(f"unknown mutant(s): {', '.join(unknown)}; see symphony_conformance.mutants")
+    chosen = [
+        m
+        for m in CATALOGUE.values()
+        if (not profiles or m.profile in profiles) and (not names or m.name in names)
+    ]
+    jobs = [Job(m.name, m.impl_spec, (m.profile,), m.breaks) for m in chosen]
+    if with_reference and chosen:
+        seen: dict[str, None] = {}
+        for m in chosen:
+            seen.setdefault(m.profile, None)
+        jobs.insert(0, Job(REFERENCE, REFERENCE, tuple(seen)))
+    return jobs
+
+
+# ---------------------------------------------------------------- one job, in a worker
+
+
+def run_job(job: Job, *, seed: int, hypothesis_profile: str) -> JobResult:
+    """``symphony-conformance run`` of one job, in this process (its output discarded)."""
+    from .cli import main
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="symphony-selftest-") as tmp:
+        report_path = Path(tmp) / "report.json"
+        argv = ["run", "--impl", job.impl, "--seed", str(seed), "--hypothesis-profile", hypothesis_profile]
+        for p in job.profiles:
+            argv += ["--profile", p]
+        argv += ["--report-json", str(report_path)]
+        sink, errors = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(errors):
+                code = main(argv, out=sink)
+        except BaseException as e:  # a crash of the harness itself: reported, never hidden
+            return JobResult(job, 2, time.monotonic() - started, error=f"{type(e).__name__}: {e}")
+        result = JobResult(job, code, time.monotonic() - started)
+        if code == 2 or not report_path.exists():
+            result.error = (errors.getvalue().strip() or sink.getvalue().strip()[-2000:]) or "no report"
+            return result
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    result.failed_requirements = [
+        r["id"] for r in report["requirements"] if r["verdict"] in ("failed", "errored")
+    ]
+    result.failing_cases = [
+        (c["nodeid"], list(c["requirements"]))
+        for c in report["cases"]
+        if c["outcome"] in ("failed", "errored")
+    ]
+    return result
+
+
+def _worker() -> int:
+    """Read jobs (JSON lines) on stdin, answer results (JSON lines) on the original stdout; every
+    other output of the runs goes to /dev/null."""
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the worker
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        spec = json.loads(line)
+        job = Job(spec["name"], spec["impl"], tuple(spec["profiles"]), tuple(spec["breaks"]))
+        result = run_job(job, seed=int(spec["seed"]), hypothesis_profile=str(spec["hypothesis_profile"]))
+        protocol.write(json.dumps(result.to_dict()) + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------- the pool
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_", "COV_"))}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    yield env
+
+
+def _result_from(job: Job, data: dict[str, Any]) -> JobResult:
+    return JobResult(
+        job,
+        int(data["exit_code"]),
+        float(data["duration"]),
+        failed_requirements=list(data["failed_requirements"]),
+        failing_cases=[(c["nodeid"], list(c["requirements"])) for c in data["failing_cases"]],
+        error=str(data.get("error") or ""),
+    )
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    workers: int,
+    seed: int,
+    hypothesis_profile: str,
+    timeout: float = 600.0,
+    progress: TextIO | None = None,
+) -> list[JobResult]:
+    """Run ``jobs`` on ``workers`` worker processes, the slowest profiles first."""
+    order = {"envelope": 0, "codec-json": 1, "codec-msgpack": 2, "priority": 3, "versioning": 4, "ttl": 5}
+    pending: Queue[Job] = Queue()
+    for job in sorted(jobs, key=lambda j: (j.name != REFERENCE, min(order.get(p, 9) for p in j.profiles))):
+        pending.put(job)
+    results: dict[str, JobResult] = {}
+    lock = threading.Lock()
+
+    def serve() -> None:
+        with _worker_environment() as env:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "symphony_conformance._selftest", "--worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            while True:
+                try:
+                    job = pending.get_nowait()
+                except Empty:
+                    return
+                spec = {**job.to_dict(), "seed": seed, "hypothesis_profile": hypothesis_profile}
+                started = time.monotonic()
+                timer = threading.Timer(timeout, proc.kill)
+                timer.start()
+                try:
+                    proc.stdin.write(json.dumps(spec) + "\n")
+                    proc.stdin.flush()
+                    line = proc.stdout.readline()
+                except OSError:
+                    line = ""
+                finally:
+                    timer.cancel()
+                if line:
+                    result = _result_from(job, json.loads(line))
+                else:
+                    code = proc.poll()
+                    why = f"timed out after {timeout:.0f} s" if code is not None and code < 0 else "died"
+                    result = JobResult(job, 2, time.monotonic() - started, error=f"the worker {why}")
+                with lock:
+                    results[job.name] = result
+                    if progress is not None:
+                        print(
+                            f"  {job.name}: {result.status} ({result.duration:.1f} s)",
+                            file=progress,
+                            flush=True,
+                        )
+                if not line:
+                    return  # this worker is gone; the others take the remaining jobs
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, min(workers, len(jobs))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    while not pending.empty():  # every worker died: the rest are errors
+        job = pending.get_nowait()
+        results[job.name] = JobResult(job, 2, 0.0, error="no worker left to run it")
+    return [results[j.name] for j in jobs]
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _cell(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _caught_text(r: JobResult) -> str:
+    if r.job.name == REFERENCE:
+        if r.exit_code == 0:
+            return "conforms"
+        return r.error or f"does not conform: {', '.join(r.failed_requirements)}"
+    if r.error:
+        return r.error.splitlines()[0] if r.error.strip() else "error"
+    caught = r.caught_by
+    if not caught:
+        also = f" (other failures: {', '.join(r.failed_requirements)})" if r.failed_requirements else ""
+        return f"no failing case of {', '.join(r.job.breaks)}{also}"
+    cases = [n.rpartition("::")[2] for n, reqs in r.failing_cases if set(reqs) & set(caught)]
+    shown = ", ".join(cases[:2]) + (f", +{len(cases) - 2}" if len(cases) > 2 else "")
+    missing = [b for b in r.job.breaks if b not in caught]
+    extra = [f for f in r.failed_requirements if f not in r.job.breaks]
+    text = f"{', '.join(caught)}: {len(cases)} case(s) ({shown})"
+    if missing:
+        text += f"; NOT {', '.join(missing)}"
+    if extra:
+        text += f"; also {', '.join(extra)}"
+    return text
+
+
+def render_table(results: Sequence[JobResult]) -> str:
+    rows = [
+        (
+            r.job.name,
+            r.job.profiles[0] if len(r.job.profiles) == 1 else f"({len(r.job.profiles)} profiles)",
+            ", ".join(r.job.breaks) or "-",
+            r.status,
+            f"{r.duration:.1f}",
+            _cell(_caught_text(r), 110),
+        )
+        for r in results
+    ]
+    headers = ("mutant", "profile", "breaks", "result", "s", "caught by (failing requirements and cases)")
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers[:-1])]
+    out = []
+    for cells in (headers, (*("-" * w for w in widths), "-" * 10), *rows):
+        head = "  ".join(
+            c.ljust(w) if i != 4 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells[:-1], widths, strict=True))
+        )
+        out.append(f"{head}  {cells[-1]}".rstrip())
+    return "\n".join(out)
+
+
+def kill_rates(results: Sequence[JobResult]) -> list[tuple[str, int, int]]:
+    """(profile, caught, mutants) per profile, then ``overall``."""
+    per: dict[str, list[int]] = {}
+    for r in results:
+        if r.job.name == REFERENCE:
+            continue
+        tally = per.setdefault(r.job.profiles[0], [0, 0])
+        tally[1] += 1
+        tally[0] += r.status == "caught"
+    rows = [(p, c, n) for p, (c, n) in per.items()]
+    rows.append(("overall", sum(c for _, c, _ in rows), sum(n for _, _, n in rows)))
+    return rows
+
+
+def selftest_command(args: argparse.Namespace, out: TextIO) -> int:
+    from ._adapters import driven_profiles
+    from ._hypothesis import UnknownProfileError, settings_for
+    from .cli import HarnessError
+
+    for p in args.profile:
+        if p not in driven_profiles():
+            raise HarnessError(
+                f"--profile {p!r}: not a profile the harness drives ({', '.join(driven_profiles())})"
+            )
+    if args.workers < 1:
+        raise HarnessError("-n: expected a number of worker processes >= 1")
+    try:
+        settings_for(args.hypothesis_profile)
+    except UnknownProfileError as e:
+        raise HarnessError(f"--hypothesis-profile: {e}") from None
+    try:
+        jobs = jobs_for(args.profile, args.mutant)
+    except ValueError as e:
+        raise HarnessError(str(e)) from None
+    if not jobs:
+        raise HarnessError("no mutant of the selected profiles")
+    n_mutants = len(jobs) - 1
+    print(
+        f"selftest: {n_mutants} mutants and the reference; seed {args.seed}, Hypothesis profile "
+        f"{args.hypothesis_profile}, {min(args.workers, len(jobs))} worker process(es)",
+        file=out,
+        flush=True,
+    )
+    started = time.monotonic()
+    results = run_jobs(
+        jobs,
+        workers=args.workers,
+        seed=args.seed,
+        hypothesis_profile=args.hypothesis_profile,
+        timeout=args.timeout,
+        progress=out if args.verbose else None,
+    )
+    elapsed = time.monotonic() - started
+    print("", file=out)
+    print(render_table(results), file=out)
+    print("", file=out)
+    print("kill rate:", file=out)
+    for profile, caught, total in kill_rates(results):
+        pct = 100.0 * caught / total if total else 0.0
+        print(f"  {profile:<14} {caught:>3}/{total:<3} ({pct:.0f}%)", file=out)
+    bad = [r for r in results if not r.ok]
+    verdict = "PASSED" if not bad else "FAILED"
+    detail = "" if not bad else ": " + ", ".join(f"{r.job.name} {r.status}" for r in bad)
+    print(f"\nselftest {verdict} in {elapsed:.1f} s{detail}", file=out)
+    if args.json_out:
+        doc = {
+            "seed": args.seed,
+            "hypothesis_profile": args.hypothesis_profile,
+            "duration": round(elapsed, 3),
+            "passed": not bad,
+            "results": [r.to_dict() for r in results],
+            "kill_rates": [{"profile": p, "caught": c, "mutants": n} for p, c, n in kill_rates(results)],
+        }
+        try:
+            Path(args.json_out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise HarnessError(f"--json {args.json_out}: cannot write: {e.strerror or e}") from None
+    return 0 if not bad else 1
+
+
+def add_selftest_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-n",
+        dest="workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        metavar="N",
+        help="worker processes (default: the CPU count, at most 4)",
+    )
+    p.add_argument(
+        "--profile", action="append", default=[], metavar="P", help="only the mutants of this profile"
+    )
+    p.add_argument(
+        "--mutant", action="append", default=[], metavar="NAME", help="only this mutant (repeatable)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"seed of the property tests (default {DEFAULT_SEED})"
+    )
+    p.add_argument(
+        "--hypothesis-profile",
+        default=DEFAULT_HYPOTHESIS_PROFILE,
+        metavar="NAME",
+        help=f"property test effort (default {DEFAULT_HYPOTHESIS_PROFILE})",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="per-mutant limit (default 600 s)"
+    )
+    p.add_argument(
+        "--json", dest="json_out", default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="print each mutant's result as it comes")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker())
+    sys.exit(
+        "usage: python -m symphony_conformance._selftest --worker (run by symphony-conformance selftest)"
+    )
