@@ -21,17 +21,23 @@ from collections.abc import Callable
 from typing import Any
 
 from symphony_conformance.transport_checks import AddressMaker
+from symphony_ipc.security import AuthenticatedPipe, SecurityPolicy
 from symphony_ipc.transport import (
     AddressError,
     AddressInUse,
     ConnectionRefused,
     FdPipe,
+    Listener,
     ListenOptions,
     Pipe,
     PipeServer,
     Scheme,
+    Transport,
+    connect,
+    listen,
     register_scheme,
 )
+from symphony_ipc.transport.sansio import Role
 
 HOST = "127.0.0.1"
 
@@ -117,10 +123,34 @@ class TcpScheme(Scheme):
 
 class TcpMaker(AddressMaker):
     """The conformance harness's maker: fresh loopback ports; listen, connect and raw pipes go
-    through the scheme registry like any built-in transport."""
+    through the scheme registry like any built-in transport.
 
-    def __init__(self) -> None:
+    TCP carries no peer credentials, so a listener refuses every peer by default
+    (spec/security.md SEC-006): without ``secret`` this maker says explicitly that it accepts
+    unverified peers; with ``secret`` (``make_secret``) every connection runs the shared-secret
+    handshake first (SEC-007).
+    """
+
+    def __init__(self, secret: bytes | None = None) -> None:
         super().__init__("tcp")
+        self.secret = secret
+
+    def policy(self, **limits: Any) -> SecurityPolicy:
+        if self.secret is None:
+            return SecurityPolicy(allow_unverified=True, **limits)
+        return SecurityPolicy(secret=self.secret, **limits)
+
+    async def listen(self, address: str, security: SecurityPolicy | None = None) -> Listener:
+        return await listen(address, security=security or self.policy())
+
+    async def connect(self, address: str, **options: Any) -> Transport:
+        if self.secret is not None:
+            options.setdefault("secret", self.secret)
+        return await connect(address, **options)
+
+    async def open_raw(self, address: str) -> Pipe:
+        pipe = await super().open_raw(address)
+        return pipe if self.secret is None else AuthenticatedPipe(pipe, self.secret, Role.CLIENT)
 
     def fresh_address(self) -> str:
         """A port nobody listens at now (the kernel's pick for an ephemeral bind)."""
@@ -136,14 +166,21 @@ def make(**_: Any) -> TcpMaker:
     return TcpMaker()
 
 
+def make_secret(**_: Any) -> TcpMaker:
+    """As :func:`make`, every connection authenticated by a fresh shared secret (SEC-007)."""
+    import secrets
+
+    register_scheme(TcpScheme(), replace=True)
+    return TcpMaker(secret=secrets.token_bytes(32))
+
+
 if __name__ == "__main__":  # a quick round trip: python examples/tcp_transport.py
-    from symphony_ipc.transport import connect, listen
 
     async def main() -> None:
-        maker = make()
+        maker = make_secret()
         address = maker.fresh_address()
-        async with await listen(address) as listener:
-            client_task = asyncio.ensure_future(connect(address))
+        async with await maker.listen(address) as listener:
+            client_task = asyncio.ensure_future(maker.connect(address))
             server = await listener.accept()
             client = await client_task
             await client.send_frame(b'{"hello":"tcp"}')

@@ -141,8 +141,8 @@ class SecretHandshake:
     def _object(self, payload: bytes) -> dict[str, Any]:
         try:
             obj = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise AuthError("the frame is not UTF-8 JSON") from None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise AuthError("the frame is not UTF-8 JSON (or nested too deeply)") from None
         if not isinstance(obj, dict):
             raise AuthError("the frame is not a JSON object")
         return obj

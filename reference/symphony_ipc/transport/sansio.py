@@ -287,6 +287,8 @@ def _json_object(payload: bytes, what: str) -> dict[str, Any]:
         obj = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise _Violation(ErrorCode.SERIALIZATION, f"the {what} is not UTF-8 JSON: {e}") from None
+    except RecursionError:  # ~1,000 nested arrays fit in 4,096 bytes (spec/security.md ROB-003)
+        raise _Violation(ErrorCode.SERIALIZATION, f"the {what} is nested too deeply") from None
     if not isinstance(obj, dict):
         raise _Violation(ErrorCode.SERIALIZATION, f"the {what} is not a JSON object")
     return obj
