@@ -70,6 +70,33 @@ _QUEUE_MSGS = [
 ]
 
 
+def _cloudevents() -> tuple[Callable[[], Any], Callable[[Any], bytes], Callable[[bytes], Any], str] | None:
+    """Create, to JSON, from JSON with the CloudEvents SDK: its core API (2.x), else the 1.x one.
+
+    The SDK's create stamps a fresh id and time, as ``new_message`` does.
+    """
+    attrs = {"type": "Request", "source": "conductor"}
+    try:
+        from cloudevents.core.formats.json import JSONFormat  # type: ignore[import-not-found]
+        from cloudevents.core.v1.event import CloudEvent  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        fmt = JSONFormat()
+        return (
+            lambda: CloudEvent(dict(attrs), PAYLOAD),
+            fmt.write,
+            lambda data: fmt.read(CloudEvent, data),
+            "core",
+        )
+    try:
+        from cloudevents.conversion import to_json  # type: ignore[import-not-found]
+        from cloudevents.http import CloudEvent, from_json  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return lambda: CloudEvent(dict(attrs), PAYLOAD), to_json, from_json, "http"
+
+
 def add_benchmarks(runner: Any, skips: Skips) -> None:
     msg = _sample()
     as_json = s.encode_json(msg)
@@ -78,11 +105,8 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
     wire_array = msgspec.msgpack.decode(as_mp, type=list[Any])  # the timestamp as a datetime: close enough
     bare_enc, bare_dec = msgspec.json.Encoder(), msgspec.json.Decoder()
     mp_enc, mp_dec = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder()
-    try:
-        from cloudevents.conversion import to_json  # type: ignore[import-not-found]
-        from cloudevents.http import CloudEvent, from_json  # type: ignore[import-not-found]
-    except ImportError:
-        CloudEvent = None
+    ce = _cloudevents()
+    if ce is None:
         for name in ("create", "json_encode", "json_decode"):
             skips.add(f"peer.cloudevents_{name}", f"cloudevents is not installed ({PERF_EXTRA})")
 
@@ -108,13 +132,14 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
         # peers
         "peer.uuid4": (uuid.uuid4, {}),
     }
-    if CloudEvent is not None:
-        attrs = {"type": "Request", "source": "conductor"}
-        ce = CloudEvent(attrs, PAYLOAD)
-        ce_json = to_json(ce)
-        benches["peer.cloudevents_create"] = (lambda: CloudEvent(attrs, PAYLOAD), {})
-        benches["peer.cloudevents_json_encode"] = (lambda: to_json(ce), {"codec": "json"})
-        benches["peer.cloudevents_json_decode"] = (lambda: from_json(ce_json), {"codec": "json"})
+    if ce is not None:
+        create, to_json, from_json, api = ce
+        event = create()
+        ce_json = to_json(event)
+        ce_meta = {"codec": "json", "cloudevents_api": api}
+        benches["peer.cloudevents_create"] = (create, {"cloudevents_api": api})
+        benches["peer.cloudevents_json_encode"] = (lambda: to_json(event), ce_meta)
+        benches["peer.cloudevents_json_decode"] = (lambda: from_json(ce_json), ce_meta)
     for name, (fn, meta) in benches.items():
         runner.bench_time_func(name, timed(fn), metadata=meta or None)
 
