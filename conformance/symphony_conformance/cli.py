@@ -489,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_selftest_options(
         sub.add_parser("selftest", help="run the suite against every mutant: each must be caught")
     )
+    from ._latency import add_latency_options
+
+    add_latency_options(
+        sub.add_parser("latency", help="time message round trips against an implementation's endpoint")
+    )
     return parser
 
 
@@ -516,6 +521,12 @@ def _selftest(args: argparse.Namespace, out: TextIO) -> int:
     return selftest_command(args, out)
 
 
+def _latency(args: argparse.Namespace, out: TextIO) -> int:
+    from ._latency import latency_command
+
+    return latency_command(args, out)
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     parser = build_parser()
@@ -531,6 +542,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         "diff": _diff,
         "coverage": _coverage,
         "selftest": _selftest,
+        "latency": _latency,
     }
     try:
         return handlers[args.command](args, stream)
