@@ -205,17 +205,20 @@ class ReferenceImplementation:
         out["frames"] = [bytes.fromhex(h) for h in out["frames"]]
         return out
 
-    def listen(self, scheme: str) -> Endpoint:
-        """An echo endpoint in this process (a background thread's event loop); stdio: a child."""
+    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+        """An echo endpoint in this process (a background thread's event loop); stdio: a child.
+        ``security``: the limits of spec/security.md it enforces (profile ``security``)."""
         import os
 
         from symphony_ipc._driver import EchoEndpoints
 
         if scheme not in TRANSPORTS:
             raise ImplSkipped(f"no echo endpoint on {scheme!r}")
+        if security and scheme == "stdio":
+            raise ImplSkipped("a stdio endpoint serves the one parent that spawned it: no security settings")
         if self._endpoints is None:
             self._endpoints = EchoEndpoints()
-        address = self._endpoints.listen(scheme)
+        address = self._endpoints.listen(scheme, security=security)
         return Endpoint(address, None if scheme == "stdio" else os.getpid())
 
     def transport_makers(self, directory: str) -> dict[str, TransportMaker]:
@@ -258,9 +261,11 @@ class EndpointImplementation:
     def info(self) -> ImplInfo:
         return self._info
 
-    def listen(self, scheme: str) -> Endpoint:
+    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
         if scheme != self.scheme:
             raise ImplSkipped(f"the endpoint under test is on {self.scheme}:")
+        if security:
+            raise ImplSkipped("--endpoint: a running server cannot be started with other security settings")
         return Endpoint(self.address)
 
     def _declined(self, *args: Any, **kwargs: Any) -> NoReturn:

@@ -576,9 +576,13 @@ class ExecImplementation:
             out["error"] = result["error"]
         return out
 
-    def listen(self, scheme: str) -> Endpoint:
-        """Ask for an echo endpoint on ``scheme``; it lives as long as the current process."""
-        result = self._operation("listen", {"scheme": scheme})
+    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+        """Ask for an echo endpoint on ``scheme`` (with the limits ``security``, profile
+        ``security``); it lives as long as the current process."""
+        fields: dict[str, Any] = {"scheme": scheme}
+        if security:
+            fields["security"] = dict(security)
+        result = self._operation("listen", fields)
         address = str(result["address"])
         if address.partition(":")[0] != scheme:
             raise self._broken(

@@ -20,6 +20,7 @@ PROFILES: tuple[str, ...] = (
     "ttl",
     "versioning",
     "transport",
+    "security",
 )
 CODECS: tuple[str, ...] = ("json", "msgpack")
 #: Transports an implementation may offer an echo endpoint on (``capabilities.transports``): the
@@ -176,8 +177,9 @@ class TransportImplementation(Protocol):
         (a code) when it refused (docs/vectors-format.md, operation ``handshake``)."""
         ...
 
-    def listen(self, scheme: str) -> Endpoint:
+    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
         """Start an echo endpoint on ``scheme`` (one of ``capabilities.transports``) and return its
         address; it runs until :meth:`Implementation.close`. Raise :class:`ImplSkipped` for a
-        scheme it does not offer."""
+        scheme it does not offer. ``security`` (profile ``security``): the limits it enforces, the
+        driver's ``listen`` member of the same name (``SecurityConfig.to_wire``)."""
         ...

@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     from .transport import Listener
 
 DRIVER_PROTOCOL: Final = 1
-PROFILES: Final = ("envelope", "codec-json", "codec-msgpack", "priority", "ttl", "versioning", "transport")
+PROFILES: Final = (
+    "envelope",
+    "codec-json",
+    "codec-msgpack",
+    "priority",
+    "ttl",
+    "versioning",
+    "transport",
+    "security",
+)
 #: The schemes ``listen`` serves an echo endpoint on.
 TRANSPORTS: Final = ("unix", "fifo", "stdio")
 
@@ -104,8 +113,9 @@ class EchoEndpoints:
         self._tasks: list[asyncio.Task[None]] = []
         self._count = 0
 
-    def listen(self, scheme: str, timeout: float = 10.0) -> str:
-        """Start an echo endpoint on ``scheme`` (one of :data:`TRANSPORTS`); return its address."""
+    def listen(self, scheme: str, timeout: float = 10.0, security: Mapping[str, Any] | None = None) -> str:
+        """Start an echo endpoint on ``scheme`` (one of :data:`TRANSPORTS`); return its address.
+        ``security``: the limits of spec/security.md (``security.settings_from_config``)."""
         if scheme not in TRANSPORTS:
             raise ValueError(f"no echo endpoint on {scheme!r}; schemes: {', '.join(TRANSPORTS)}")
         if scheme == "stdio":
@@ -118,7 +128,7 @@ class EchoEndpoints:
             self._count += 1
             name = f"e{self._count}.sock" if scheme == "unix" else f"e{self._count}"
             address = f"{scheme}:{os.path.join(self._dir, name)}"
-        asyncio.run_coroutine_threadsafe(self._serve(address), loop).result(timeout)
+        asyncio.run_coroutine_threadsafe(self._serve(address, security), loop).result(timeout)
         return address
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
@@ -126,6 +136,7 @@ class EchoEndpoints:
 
         if self._loop is None:
             self._dir = tempfile.mkdtemp(prefix="sy-ep-", dir="/tmp")
+            os.chmod(self._dir, 0o711)  # others may reach a socket made 0666 (SEC-005), not list
             loop = asyncio.new_event_loop()
             self._thread = threading.Thread(
                 target=loop.run_forever, name="symphony-echo-endpoints", daemon=True
@@ -134,15 +145,17 @@ class EchoEndpoints:
             self._loop = loop
         return self._loop
 
-    async def _serve(self, address: str) -> None:
+    async def _serve(self, address: str, security: Mapping[str, Any] | None = None) -> None:
         import asyncio
 
         from ._serve import serve_echo
+        from .security import settings_from_config
         from .transport import listen
 
-        listener = await listen(address)
+        policy, handshake_timeout, rate = settings_from_config(security)
+        listener = await listen(address, security=policy, handshake_timeout=handshake_timeout)
         self._listeners.append(listener)
-        self._tasks.append(asyncio.get_running_loop().create_task(serve_echo(listener)))
+        self._tasks.append(asyncio.get_running_loop().create_task(serve_echo(listener, rate=rate)))
 
     async def _stop(self) -> None:
         import asyncio
@@ -352,7 +365,10 @@ class Driver:
         scheme = req["scheme"]
         if scheme not in TRANSPORTS:
             raise _Skipped(f"no echo endpoint on {scheme!r} (offered: {', '.join(TRANSPORTS)})")
-        address = self.endpoints.listen(scheme)
+        security = req.get("security")
+        if security and scheme == "stdio":
+            raise _Skipped("a stdio endpoint serves the one parent that spawned it: no security settings")
+        address = self.endpoints.listen(scheme, security=security)
         return {"address": address} if scheme == "stdio" else {"address": address, "pid": os.getpid()}
 
     def _shutdown(self, req: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from ._auth import AuthenticatedPipe, AuthError, SecretHandshake, proof, read_secret_file
+from ._cli import settings_from_config
 from ._guard import ListenerGuard, SecurityStats
 from ._policy import (
     DEFAULT_MAX_CONNECTIONS,
@@ -49,4 +50,5 @@ __all__ = [
     "rate_limited_error",
     "rate_limited_reply",
     "read_secret_file",
+    "settings_from_config",
 ]

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -174,4 +175,31 @@ __all__ = [
     "policy_from_args",
     "rate_from_args",
     "secret_from_args",
+    "settings_from_config",
 ]
+
+
+def settings_from_config(
+    config: Mapping[str, Any] | None,
+) -> tuple[SecurityPolicy, float | None, RateLimit | None]:
+    """The policy, handshake timeout and rate limit of a ``listen`` request's ``security`` member
+    (spec/driver: ``handshake_timeout``, ``max_connections``, ``rate``, ``burst``, ``allow_uids``,
+    ``socket_mode``, ``secret_hex``; absent members keep the defaults)."""
+    import os
+
+    from ..transport._base import HANDSHAKE_TIMEOUT
+
+    c = dict(config or {})
+    uids = c.get("allow_uids")
+    secret_hex = c.get("secret_hex")
+    policy = SecurityPolicy(
+        allow_uids=frozenset(int(u) for u in uids) if uids is not None else frozenset({os.geteuid()}),
+        secret=bytes.fromhex(secret_hex) if secret_hex else None,
+        max_connections=int(c.get("max_connections", DEFAULT_MAX_CONNECTIONS)),
+        socket_mode=int(c.get("socket_mode", 0o600)),
+    )
+    timeout = c.get("handshake_timeout", HANDSHAKE_TIMEOUT)
+    rate = (
+        RateLimit(float(c["rate"]), float(c["burst"]) if c.get("burst") else None) if c.get("rate") else None
+    )
+    return policy, (float(timeout) if timeout else None), rate
