@@ -69,12 +69,14 @@ def _selected_profiles(requested: Sequence[str], *, transport_only: bool = False
     from ._adapters import driven_profiles
 
     testable = driven_profiles()
-    if transport_only:  # --transport / --endpoint: what they name is checked by the transport profile
-        if requested and "transport" not in requested:
+    if transport_only:  # --transport / --endpoint: checked by the profiles transport and security
+        wire = ("transport", "security")
+        if requested and not set(requested) <= set(wire):
             raise HarnessError(
-                "--transport and --endpoint are checked by the profile transport: add --profile transport"
+                "--transport and --endpoint are checked by the profiles transport and security: "
+                "add --profile transport or --profile security"
             )
-        return ["transport"]
+        return [p for p in wire if p in requested] if requested else ["transport"]
     if not requested:
         return testable
     out: list[str] = []
