@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from . import sansio
-from ._base import _read_buffer, parse_address
+from ._base import PIPE_GROW_MAX, _read_buffer, grow_pipe, parse_address, pipe_capacity
 from ._errors import ConnectionRefused, PeerBroken, TransportClosed, TransportError, TransportTimeout
 from ._fifo import RENDEZVOUS, pair_paths
 from ._stdio import EXIT_GRACE, spawn, split_command
@@ -43,10 +43,13 @@ class BlockingConnection:
         self._closed = False
         self._poll = select.poll()  # for timeouts: cheaper per call than select.select
         self._poll.register(rfd, select.POLLIN)
+        self._pipe_cap = pipe_capacity(wfd)
         self.codec = ""
         self.peer_version = (0, 0)
 
     def _write_all(self, data: bytes) -> None:
+        if len(data) > self._pipe_cap and self._pipe_cap < PIPE_GROW_MAX:
+            self._pipe_cap = grow_pipe(self._wfd, len(data))
         view = memoryview(data)
         while view:
             try:
