@@ -72,8 +72,8 @@ ERROR_TABLE: Final[dict[str, tuple[str, bool]]] = {
 class BusUnderTest(Protocol):
     """What the state machine needs from a bus (spec/bus.md section 13).
 
-    Every operation may raise :class:`~symphony_conformance._impl.ImplError` with a spec error
-    code: that is an expected outcome the machine checks. Endpoints registered through this
+    Every operation may raise :class:`ImplError` (``symphony_conformance.bus_testing.ImplError``)
+    with a spec error code: that is an expected outcome the machine checks. Endpoints registered through this
     interface have a handler that accepts every copy (recording it for :meth:`received`) except
     while :meth:`set_failing` tells it to raise.
     """
@@ -1299,6 +1299,7 @@ class ReferenceBus:
 __all__ = [
     "ERROR_TABLE",
     "PROFILES",
+    "ImplError",
     "BusModel",
     "BusStateMachine",
     "BusUnderTest",
