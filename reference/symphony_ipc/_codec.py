@@ -9,6 +9,7 @@ bad message gets (ERR-002's order) and which tolerated variants are accepted (CO
 from __future__ import annotations
 
 import math
+import struct
 from typing import Annotated, Any, Final, Literal
 
 import msgpack
@@ -409,19 +410,24 @@ def _ext_timestamp_ns(ext: msgspec.msgpack.Ext) -> int | None:
     """Nanoseconds of a timestamp extension, or None if it is not a valid one in range."""
     if ext.code != _TS_EXT:
         return None
-    data = bytes(ext.data)
+    data = bytes(ext.data)  # the same object when it is bytes already
     n = len(data)
     if n == 8:
-        data64 = int.from_bytes(data)
+        data64 = _U64.unpack(data)[0]
         nsec = data64 >> 34
         return None if nsec >= NS else (data64 & 0x3_FFFF_FFFF) * NS + nsec
     if n == 4:
-        return int.from_bytes(data) * NS
+        return int(_U32.unpack(data)[0]) * NS
     if n == 12:
-        nsec = int.from_bytes(data[:4])
-        ns = int.from_bytes(data[4:], signed=True) * NS + nsec
+        nsec, secs = _U32_I64.unpack(data)
+        ns = secs * NS + nsec
         return None if nsec >= NS or not _MIN_NS <= ns <= _MAX_NS else ns
     return None
+
+
+_U64: Final = struct.Struct(">Q")
+_U32: Final = struct.Struct(">I")
+_U32_I64: Final = struct.Struct(">Iq")
 
 
 def _decode_msgpack_fast(data: bytes | bytearray | memoryview) -> Message | None:

@@ -85,5 +85,5 @@ def uuid_to_bytes(value: str) -> bytes:
 
 
 def uuid_from_bytes(value: bytes) -> str:
-    h = value.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """The canonical string of 16 bytes (bytes.hex puts the three middle hyphens itself)."""
+    return f"{value[:4].hex()}-{value[4:10].hex('-', 2)}-{value[10:].hex()}"
