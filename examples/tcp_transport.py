@@ -18,6 +18,7 @@ import asyncio
 import errno
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from symphony_conformance.transport_checks import AddressMaker
@@ -141,7 +142,13 @@ class TcpMaker(AddressMaker):
         return SecurityPolicy(secret=self.secret, **limits)
 
     async def listen(self, address: str, security: SecurityPolicy | None = None) -> Listener:
-        return await listen(address, security=security or self.policy())
+        """Listen with ``security`` (e.g. the limits the security profile asks for), completed with
+        this maker's way of admitting peers that carry no credentials."""
+        if security is None:
+            security = self.policy()
+        elif security.secret is None:
+            security = replace(security, secret=self.secret, allow_unverified=self.secret is None)
+        return await listen(address, security=security)
 
     async def connect(self, address: str, **options: Any) -> Transport:
         if self.secret is not None:

@@ -315,35 +315,33 @@ def check_garbage(start: Starter) -> None:
             _expect_refusal(w, code, reqs, what)
     with _open(target, reqs, timeout=5.0) as w:  # truncated: half a hello, then our end
         w.send(_hello()[:9])
-        _shut(w)
-        try:
-            frame = w.read_frame()
-        except TimeoutError:
-            raise _fail(reqs, "a stream ending inside the hello was not closed") from None
-        _check(frame is None or _error_code(frame) == "SERIALIZATION", reqs, f"answered {frame!r:.80}")
+        if _shut(w):  # (a plugged-in transport's raw pipe has no half close: not checked there)
+            try:
+                frame = w.read_frame()
+            except TimeoutError:
+                raise _fail(reqs, "a stream ending inside the hello was not closed") from None
+            _check(frame is None or _error_code(frame) == "SERIALIZATION", reqs, f"answered {frame!r:.80}")
     with _open(target, reqs) as w:
         _handshake(w, reqs)
         _echo(w, b"still serving", reqs)
 
 
-def _shut(w: RawConn) -> None:
-    """End our direction of the stream (half close) when the connection allows it."""
-    if isinstance(w, RawWire):
+def _shut(w: RawConn) -> bool:
+    """End our direction of the stream (a half close); False when the connection cannot."""
+    if not isinstance(w, RawWire):
+        return False
+    if w.address.startswith("unix:"):
         import socket
 
-        if w.address.startswith("unix:"):
-            with socket.socket(fileno=os.dup(w.wfd)) as s:
-                s.shutdown(socket.SHUT_WR)
-            return
-        if w.proc is not None and w.proc.stdin is not None:
-            w.proc.stdin.close()
-        else:
-            os.close(w.wfd)
-        w.wfd = w.rfd
-        return
-    shut = getattr(w, "shutdown", None)
-    if callable(shut):
-        shut()
+        with socket.socket(fileno=os.dup(w.wfd)) as s:
+            s.shutdown(socket.SHUT_WR)
+        return True
+    if w.proc is not None and w.proc.stdin is not None:
+        w.proc.stdin.close()
+    else:
+        os.close(w.wfd)
+    w.wfd = w.rfd
+    return True
 
 
 def check_connection_flood(start: Starter, *, limit: int = 3, flood: int = 30) -> None:

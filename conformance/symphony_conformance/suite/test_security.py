@@ -112,6 +112,27 @@ class _Starters:
 
 
 @pytest.fixture(scope="session")
+def symphony_security_maker(pytestconfig: pytest.Config) -> Iterator[Any]:
+    """The ``--transport`` maker of the security checks (None without one), closed at the end."""
+    spec = pytestconfig.getoption("symphony_transport", None)
+    if not spec:
+        yield None
+        return
+    from .._adapters import ImplementationLoadError, load_transport_maker
+
+    try:
+        maker = load_transport_maker(spec)
+    except ImplementationLoadError as e:
+        raise pytest.UsageError(str(e)) from None
+    try:
+        yield maker
+    finally:
+        close = getattr(maker, "close", None)
+        if callable(close):
+            close()
+
+
+@pytest.fixture(scope="session")
 def symphony_security_targets() -> Iterator[_Starters]:
     starters = _Starters()
     try:
@@ -129,7 +150,7 @@ def test_security_check(
     scheme, name = security_check
     maker = None
     if scheme == "transport":
-        maker = request.getfixturevalue("symphony_plugged_transport")
+        maker = request.getfixturevalue("symphony_security_maker")
     elif scheme not in symphony_case.capabilities.transports:
         _skip_capability(symphony_case, f"the implementation offers no endpoint on {scheme}:")
     start = symphony_security_targets.starter(symphony_case.impl, scheme, maker)
