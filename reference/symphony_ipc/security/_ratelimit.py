@@ -36,9 +36,9 @@ class TokenBucket:
     def _refill(self) -> None:
         now = self._clock()
         elapsed = now - self._last
-        if elapsed > 0:  # a clock that goes backwards refills nothing
+        if elapsed > 0:  # a clock that goes backwards refills nothing (and is not believed)
             self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
-        self._last = now
+            self._last = now
 
     def take(self, n: float = 1.0) -> bool:
         """Take ``n`` tokens if there are that many; False (nothing taken) otherwise."""
