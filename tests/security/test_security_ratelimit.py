@@ -101,9 +101,20 @@ def sdir() -> Iterator[str]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+def _echo_flag() -> list[str]:
+    """``--echo`` when ``serve`` has it (once ``serve`` is a bus node, the echo is an option)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return ["--echo"] if "--echo" in out.stdout else []
+
+
 def _serve(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "symphony_ipc.cli", "serve", *args], stderr=subprocess.PIPE
+        [sys.executable, "-m", "symphony_ipc.cli", "serve", *args, *_echo_flag()], stderr=subprocess.PIPE
     )
 
 
