@@ -119,7 +119,7 @@ class ReferenceRig:
         self.payload = payload
         self.tmp = _TmpDir()
         self.server: subprocess.Popen[bytes] | None = None
-        serve = [sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen"]
+        serve = [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen"]
         if transport == "stdio":
             address = "stdio:" + shlex.join([*serve, "stdio"])
             self.conn = connect_blocking(address, codecs=(CODEC,), timeout=CHILD_TIMEOUT)

@@ -93,7 +93,8 @@ def _wire_error(code: str, message: str) -> dict[str, Any]:
 
 def stdio_address() -> str:
     """The address of the reference's stdio echo endpoint: a child serving on its stdin/stdout."""
-    return "stdio:" + shlex.join([sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", "stdio"])
+    command = [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", "stdio"]
+    return "stdio:" + shlex.join(command)
 
 
 class EchoEndpoints:

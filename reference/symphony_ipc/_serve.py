@@ -41,6 +41,7 @@ def add_commands(sub: Any) -> None:
     """Add the ``serve`` and ``ping`` subcommands to the CLI's subparsers."""
     p = sub.add_parser("serve", help="run an echo endpoint (unix:PATH, fifo:DIR or stdio)")
     p.add_argument("--listen", required=True, metavar="ADDRESS", help="unix:PATH, fifo:DIR or stdio")
+    p.add_argument("--echo", action="store_true", help="echo every frame back (an echo endpoint)")
     p.add_argument("--codecs", type=_codecs, default=("msgpack", "json"), help="codecs served (msgpack,json)")
     p.add_argument("--protocol-version", type=_version, default=(1, 0), help=argparse.SUPPRESS)
     from .security._cli import add_client_options, add_serve_options

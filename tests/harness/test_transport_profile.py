@@ -185,7 +185,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     directory = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
     path = os.path.join(directory, "s.sock")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", f"unix:{path}"],
+        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", f"unix:{path}"],
         stderr=subprocess.PIPE,
     )
     try:

@@ -48,7 +48,7 @@ class Node:
     def start(self) -> Node:
         path = self.address.partition(":")[2]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", self.address],
+            [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", self.address],
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20

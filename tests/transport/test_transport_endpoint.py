@@ -18,7 +18,7 @@ import pytest
 from symphony_conformance import transport_checks as tc
 
 CLI = [sys.executable, "-m", "symphony_ipc.cli"]
-STDIO = "stdio:" + shlex.join([*CLI, "serve", "--listen", "stdio"])
+STDIO = "stdio:" + shlex.join([*CLI, "serve", "--echo", "--listen", "stdio"])
 
 
 def _wait_for(path: str, proc: subprocess.Popen[bytes]) -> None:
@@ -33,7 +33,7 @@ class Served:
     def __init__(self, address: str, marker: str) -> None:
         self.address = address
         self.marker = marker
-        self.proc = subprocess.Popen([*CLI, "serve", "--listen", address], stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen([*CLI, "serve", "--echo", "--listen", address], stderr=subprocess.PIPE)
         _wait_for(marker, self.proc)
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, bytes]:
@@ -118,7 +118,7 @@ def test_serve_bad_address() -> None:
 def test_serve_address_in_use(endpoint: str) -> None:
     if endpoint.startswith("stdio"):
         pytest.skip("a stdio server has no shared address")
-    done = subprocess.run([*CLI, "serve", "--listen", endpoint], capture_output=True, text=True, check=False)
+    done = subprocess.run([*CLI, "serve", "--echo", "--listen", endpoint], capture_output=True, text=True, check=False)
     _one_line_error(done, "already listens")
 
 
@@ -133,7 +133,7 @@ def test_sigint_closes_and_unlinks(module_dir: str) -> None:
 
 def test_stdio_server_exits_at_end_of_stdin() -> None:
     proc = subprocess.Popen(
-        [*CLI, "serve", "--listen", "stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [*CLI, "serve", "--echo", "--listen", "stdio"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     out, _ = proc.communicate(b"", timeout=30)
     assert proc.returncode == 0
