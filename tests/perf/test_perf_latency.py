@@ -36,7 +36,8 @@ def short_dir() -> Iterator[str]:
 def unix_server(short_dir: str) -> Iterator[str]:
     address = f"unix:{short_dir}/s.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", address], stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", address],
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20

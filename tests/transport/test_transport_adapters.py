@@ -26,7 +26,9 @@ from symphony_ipc.transport import (
     parse_address,
 )
 
-SERVE_STDIO = "stdio:" + shlex.join([sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", "stdio"])
+SERVE_STDIO = "stdio:" + shlex.join(
+    [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", "stdio"]
+)
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,8 @@ def test_serve_bad_address() -> None:
 def test_serve_address_in_use(endpoint: str) -> None:
     if endpoint.startswith("stdio"):
         pytest.skip("a stdio server has no shared address")
-    done = subprocess.run([*CLI, "serve", "--echo", "--listen", endpoint], capture_output=True, text=True, check=False)
+    argv = [*CLI, "serve", "--echo", "--listen", endpoint]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     _one_line_error(done, "already listens")
 
 
