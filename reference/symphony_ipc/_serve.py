@@ -1,7 +1,8 @@
-"""``symphony-ipc serve`` (an echo endpoint) and ``symphony-ipc ping`` (round-trip latency).
+"""``symphony-ipc serve`` (a bus node, or an echo endpoint) and ``symphony-ipc ping`` (round trips).
 
-``serve --listen ADDRESS`` echoes every frame back on ``unix:PATH``, ``fifo:DIR`` or ``stdio``
-until SIGINT/SIGTERM (or, on stdio, the end of its stdin), then closes cleanly and removes its
+``serve --listen ADDRESS`` runs a bus node (spec/bus.md section 14, :mod:`symphony_ipc.bus._node`)
+on ``unix:PATH``, ``fifo:DIR`` or ``stdio``; ``serve --echo`` echoes every frame back instead. Both
+run until SIGINT/SIGTERM (or, on stdio, the end of its stdin), then close cleanly and remove their
 socket file or FIFO. ``ping ADDRESS`` builds a message with a payload of ``--size`` bytes and, ``-n``
 times, encodes, frames, sends, receives and decodes it, then prints min/median/p99/max in
 microseconds; ``ping 'stdio:COMMAND ...'`` spawns the server as its child. Bad addresses, refused
@@ -39,13 +40,15 @@ def _codecs(text: str) -> tuple[str, ...]:
 
 def add_commands(sub: Any) -> None:
     """Add the ``serve`` and ``ping`` subcommands to the CLI's subparsers."""
-    p = sub.add_parser("serve", help="run an echo endpoint (unix:PATH, fifo:DIR or stdio)")
+    p = sub.add_parser("serve", help="run a bus node, or an echo endpoint (unix:PATH, fifo:DIR or stdio)")
     p.add_argument("--listen", required=True, metavar="ADDRESS", help="unix:PATH, fifo:DIR or stdio")
     p.add_argument("--echo", action="store_true", help="echo every frame back (an echo endpoint)")
     p.add_argument("--codecs", type=_codecs, default=("msgpack", "json"), help="codecs served (msgpack,json)")
     p.add_argument("--protocol-version", type=_version, default=(1, 0), help=argparse.SUPPRESS)
+    from .bus._cli import add_node_options
     from .security._cli import add_client_options, add_serve_options
 
+    add_node_options(p)
     add_serve_options(p)
     p = sub.add_parser("ping", help="measure message round trips against an endpoint")
     p.add_argument("address", metavar="ADDRESS", help="unix:PATH, fifo:DIR or 'stdio:COMMAND ...'")
@@ -78,6 +81,10 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         sec.load_plugins(args.plugin)
+        if args.command == "serve" and not args.echo:
+            from .bus._cli import node_from_args
+
+            return node_from_args(args)
         if args.command == "serve":
             return serve(
                 args.listen,

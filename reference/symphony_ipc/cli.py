@@ -20,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
         help="serve the reference over the conformance driver protocol on stdin/stdout (spec/driver/)",
     )
     add_transport_commands(sub)
-    args = parser.parse_args(argv)
+    from .bus._cli import add_commands as add_bus_commands
+
+    add_bus_commands(sub)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "subscribe" and not any(x.startswith("-") for x in extra):
+        args.topics += extra  # ``subscribe ADDRESS --as ID TOPIC...``: topics after an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "version":
         print(__version__)
     elif args.command == "driver":
@@ -29,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve()
     elif args.command in ("serve", "ping"):
         return run_transport_command(args)
+    elif args.command in ("send", "subscribe"):
+        from .bus._cli import run_command as run_bus_command
+
+        return run_bus_command(args)
     return 0
 
 
