@@ -7,7 +7,9 @@ in-process, one ``symphony-conformance run`` after the other (a job costs what p
 collection and the profile's tests cost, not a Python start-up).
 
 A mutant is *caught* when the run fails and every requirement the mutant declares has a failed
-or errored case; it *survived* when none of them has one (*partly caught* otherwise). The
+or errored case; it *survived* when none of them has one (*partly caught* otherwise). A case
+that failed because the mutant raised an unexpected exception (a bug of the mutant, not a fault
+the suite detected) does not count: if only such cases hit it, the mutant *crashed*. The
 selftest passes (exit 0) when every mutant is caught and the reference conforms.
 """
 
@@ -59,12 +61,15 @@ class JobResult:
     """The selected profiles' requirements with a failed or errored case."""
     failing_cases: list[tuple[str, list[str]]] = field(default_factory=list)
     """(node id, requirement ids) of every failed or errored case."""
+    crashed_cases: list[str] = field(default_factory=list)
+    """The failing cases where the implementation raised an exception that is no protocol error."""
     error: str = ""
 
     @property
     def caught_by(self) -> list[str]:
-        """The declared requirements that have a failing case."""
-        hit = {r for _, reqs in self.failing_cases for r in reqs}
+        """The declared requirements that have a failing case (not a crash)."""
+        crashed = set(self.crashed_cases)
+        hit = {r for nodeid, reqs in self.failing_cases if nodeid not in crashed for r in reqs}
         return [r for r in self.job.breaks if r in hit]
 
     @property
@@ -78,7 +83,12 @@ class JobResult:
         caught = self.caught_by
         if self.exit_code == 1 and len(caught) == len(self.job.breaks):
             return "caught"
-        return "PARTLY CAUGHT" if caught else "SURVIVED"
+        if caught:
+            return "PARTLY CAUGHT"
+        crashed = set(self.crashed_cases)
+        if any(set(reqs) & set(self.job.breaks) for nodeid, reqs in self.failing_cases if nodeid in crashed):
+            return "CRASHED"
+        return "SURVIVED"
 
     @property
     def ok(self) -> bool:
@@ -93,6 +103,7 @@ class JobResult:
             "caught_by": self.caught_by,
             "failed_requirements": self.failed_requirements,
             "failing_cases": [{"nodeid": n, "requirements": r} for n, r in self.failing_cases],
+            "crashed_cases": list(self.crashed_cases),
             "error": self.error,
         }
 
@@ -142,18 +153,26 @@ def run_job(job: Job, *, seed: int, hypothesis_profile: str) -> JobResult:
             return JobResult(job, 2, time.monotonic() - started, error=f"{type(e).__name__}: {e}")
         result = JobResult(job, code, time.monotonic() - started)
         if code == 2 or not report_path.exists():
-            result.error = (errors.getvalue().strip() or sink.getvalue().strip()[-2000:]) or "no report"
+            shown = [ln for ln in sink.getvalue().splitlines() if ln.strip()][-6:]
+            result.error = " | ".join([errors.getvalue().strip() or "no report", *shown])[:3000]
             return result
         report = json.loads(report_path.read_text(encoding="utf-8"))
     result.failed_requirements = [
         r["id"] for r in report["requirements"] if r["verdict"] in ("failed", "errored")
     ]
-    result.failing_cases = [
-        (c["nodeid"], list(c["requirements"]))
-        for c in report["cases"]
-        if c["outcome"] in ("failed", "errored")
-    ]
+    failing = [c for c in report["cases"] if c["outcome"] in ("failed", "errored")]
+    result.failing_cases = [(c["nodeid"], list(c["requirements"])) for c in failing]
+    result.crashed_cases = [c["nodeid"] for c in failing if _crashed(c)]
     return result
+
+
+def _crashed(case: dict[str, Any]) -> bool:
+    """Whether the implementation raised an exception that is no protocol error in this case."""
+    for call in case.get("calls") or ():
+        raised = (call.get("actual") or {}).get("raised")
+        if isinstance(raised, str) and not raised.startswith(("ImplBroken", "ImplSkipped")):
+            return True
+    return False
 
 
 def _worker() -> int:
@@ -191,6 +210,7 @@ def _result_from(job: Job, data: dict[str, Any]) -> JobResult:
         float(data["duration"]),
         failed_requirements=list(data["failed_requirements"]),
         failing_cases=[(c["nodeid"], list(c["requirements"])) for c in data["failing_cases"]],
+        crashed_cases=list(data.get("crashed_cases") or []),
         error=str(data.get("error") or ""),
     )
 
@@ -293,6 +313,8 @@ def _caught_text(r: JobResult) -> str:
         return r.error.splitlines()[0] if r.error.strip() else "error"
     caught = r.caught_by
     if not caught:
+        if r.status == "CRASHED":
+            return f"only cases where the mutant raised an exception: {', '.join(r.crashed_cases[:2])}"
         also = f" (other failures: {', '.join(r.failed_requirements)})" if r.failed_requirements else ""
         return f"no failing case of {', '.join(r.job.breaks)}{also}"
     cases = [n.rpartition("::")[2] for n, reqs in r.failing_cases if set(reqs) & set(caught)]

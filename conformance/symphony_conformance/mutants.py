@@ -797,13 +797,20 @@ class _MsgpackRepack(MutantImplementation):
         return self.repack(_unpacked(out)) if codec == "msgpack" else out
 
 
+def _message_bytes(header: Sequence[bytes], payload: Any, metadata: Any) -> bytes:
+    """A message from its header's items, each already packed (fixarray 3 of a fixarray 9)."""
+    return b"\x93\x99" + b"".join(header) + _packed(payload) + _packed(metadata)
+
+
 class _MsgpackTimestampAlways96(_MsgpackRepack):
     def repack(self, obj: Any) -> bytes:
-        ts = obj[0][5]
-        obj[0][5] = msgpack.ExtType(
-            -1, ts.nanoseconds.to_bytes(4, "big") + ts.seconds.to_bytes(8, "big", signed=True)
+        header, payload, metadata = obj
+        parts = [_packed(v) for v in header]
+        ts = header[5]
+        parts[5] = (
+            b"\xc7\x0c\xff" + ts.nanoseconds.to_bytes(4, "big") + ts.seconds.to_bytes(8, "big", signed=True)
         )
-        return _packed(obj)
+        return _message_bytes(parts, payload, metadata)
 
 
 @mutant(
@@ -850,7 +857,7 @@ class _MsgpackPriorityAsInt64(_MsgpackRepack):
         header, payload, metadata = obj
         parts = [_packed(v) for v in header]
         parts[7] = b"\xd3" + int(header[7]).to_bytes(8, "big", signed=True)
-        return b"\x93\x99" + b"".join(parts) + _packed(payload) + _packed(metadata)
+        return _message_bytes(parts, payload, metadata)
 
 
 @mutant(
