@@ -268,6 +268,10 @@ class NodeConnection:
 
     def _submit(self, msg: Message) -> None:
         h = msg.header
+        meta = msg.metadata
+        if meta and REPLY_KEY in meta:
+            self.refuse(msg, InvalidOperation(f"the metadata key {REPLY_KEY} is the node's own (NODE-003)"))
+            return
         if h.source not in self.endpoints:
             self.refuse(
                 msg,
