@@ -118,7 +118,7 @@ def test_control_answers_and_errors() -> None:
             ok = await raw.control("r1", "register", window=3)
             assert ok.header.message_type is RESP
             assert ok.payload == {"endpoint": "r1", "window": 3}
-            cases = [
+            cases: list[tuple[str, str, dict[str, Any], str]] = [
                 ("r1", "register", {}, "INVALID_OPERATION"),  # registered already (BUS-038)
                 ("topic:x", "register", {}, "INVALID_ENDPOINT_ID"),  # reserved (BUS-002)
                 ("r2", "subscribe", {"topic": "t"}, "INVALID_OPERATION"),  # not this connection's
