@@ -345,6 +345,9 @@ def _mp_enc_hook(obj: Any) -> Any:
 
 _mp_encoder = msgspec.msgpack.Encoder(enc_hook=_mp_enc_hook)
 _TS_EXT: Final = -1
+_U64: Final = struct.Struct(">Q")
+_U32: Final = struct.Struct(">I")
+_U32_I64: Final = struct.Struct(">Iq")
 
 
 def _timestamp_ext(ns: int) -> msgspec.msgpack.Ext:
@@ -352,7 +355,9 @@ def _timestamp_ext(ns: int) -> msgspec.msgpack.Ext:
     secs, nsec = divmod(ns, NS)
     if secs >> 34 == 0:
         data64 = nsec << 34 | secs
-        return msgspec.msgpack.Ext(_TS_EXT, data64.to_bytes(4 if data64 >> 32 == 0 else 8))
+        if data64 >> 32:
+            return msgspec.msgpack.Ext(_TS_EXT, _U64.pack(data64))
+        return msgspec.msgpack.Ext(_TS_EXT, _U32.pack(data64))
     return msgspec.msgpack.Ext(_TS_EXT, nsec.to_bytes(4) + secs.to_bytes(8, signed=True))
 
 
@@ -368,7 +373,7 @@ def encode_msgpack(msg: Message) -> bytes:
                 [
                     bytes.fromhex(h.id.replace("-", "")),
                     None if cid is None else bytes.fromhex(cid.replace("-", "")),
-                    h.message_type.value,
+                    h.message_type,  # msgspec writes an enum member's value (``.value`` is slow)
                     h.source,
                     h.target,
                     _timestamp_ext(h.timestamp.ns),
@@ -423,11 +428,6 @@ def _ext_timestamp_ns(ext: msgspec.msgpack.Ext) -> int | None:
         ns = secs * NS + nsec
         return None if nsec >= NS or not _MIN_NS <= ns <= _MAX_NS else ns
     return None
-
-
-_U64: Final = struct.Struct(">Q")
-_U32: Final = struct.Struct(">I")
-_U32_I64: Final = struct.Struct(">Iq")
 
 
 def _decode_msgpack_fast(data: bytes | bytearray | memoryview) -> Message | None:
