@@ -164,6 +164,8 @@ class RecordingImplementation:
         """The wrapped implementation belongs to its fixture, which closes it."""
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def __repr__(self) -> str:

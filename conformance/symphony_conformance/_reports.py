@@ -136,6 +136,10 @@ def _home_profile(case: Mapping[str, Any], selected: Sequence[str]) -> str:
 
 def reproduce_command(info: RunInfo, *, vectors_dir: str | None = None, keyword: str | None = None) -> str:
     parts = ["symphony-conformance", "run", "--impl", info.impl_spec]
+    for option in ("transport", "endpoint"):  # the transport under test, when one was plugged in
+        value = info.implementation.get(option)
+        if isinstance(value, str) and value:
+            parts += [f"--{option}", value]
     for p in info.selected_profiles:
         parts += ["--profile", p]
     parts += ["--seed", str(info.seed), "--hypothesis-profile", info.hypothesis_profile]

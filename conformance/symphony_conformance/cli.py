@@ -1,10 +1,12 @@
 """The ``symphony-conformance`` command: run the conformance suite, list the requirements,
-validate message files.
+validate message files; render (``report``) and compare (``diff``) saved reports; check the suite
+itself (``coverage``, ``selftest``). Gating a release on it: docs/ci.md.
 
 Exit codes of ``run``: 0 when every MUST requirement of the selected profiles that the
-implementation declares passed, 1 when one failed or errored (or the implementation declined all
-of its checks), 2 on a usage or harness error (bad ``--impl``, an implementation that does not
-start, missing spec files, no tests collected).
+implementation declares passed (or failed as the ``--expected-failures`` baseline expects), 1 when
+one failed or errored (or the implementation declined all of its checks, a baseline entry is
+stale, or the run was cut short by ``--max-fail``), 2 on a usage or harness error (bad ``--impl``,
+an implementation that does not start, missing spec files, no tests collected).
 """
 
 from __future__ import annotations

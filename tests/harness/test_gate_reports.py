@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,55 @@ def test_the_ci_guide_and_workflow_use_real_options() -> None:
         used = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", doc.read_text()))
         unknown = sorted(o for o in used if o not in known)
         assert not unknown, f"{doc.name} mentions options no command has: {unknown}"
+
+
+BAD_DRIVER = """
+import sys
+from symphony_ipc._driver import Driver, serve
+
+class Bad(Driver):
+    def _expects_response(self, req):
+        out = super()._expects_response(req)
+        if req.get("message_type") == "Response":
+            print("bad driver: Response expects a response", file=sys.stderr, flush=True)
+            out = {**out, "expects_response": True}
+        return out
+
+sys.exit(serve(driver=Bad()))
+"""
+
+
+def test_a_driver_failure_carries_the_exchange_and_the_stderr_tail(tmp_path: Path) -> None:
+    script = tmp_path / "bad_driver.py"
+    script.write_text(BAD_DRIVER)
+    report_path = tmp_path / "r.json"
+    impl = f"exec:{sys.executable} {script}"
+    rc, text = cli(
+        "run", "--impl", impl, "--profile", "envelope", "-k", "expects", "--report-json", str(report_path)
+    )
+    assert rc == 1, text
+    report = json.loads(report_path.read_text())
+    assert report_errors(report) == []
+    case = next(c for c in report["cases"] if c["vector_id"] == "envelope/expects-response-response")
+    assert case["outcome"] == "failed"
+    assert case["transcript"] == [
+        {
+            "request": {
+                "cmd": "expects_response",
+                "seq": case["transcript"][0]["request"]["seq"],
+                "message_type": "Response",
+            },
+            "response": {
+                "seq": case["transcript"][0]["request"]["seq"],
+                "ok": True,
+                "result": {"expects_response": True},
+            },
+        }
+    ]
+    assert "bad driver: Response expects a response" in case["stderr_tail"]
+    assert case["expected"] == {
+        "operation": "expects_response",
+        "result": "valid",
+        "expected": {"expects_response": False},
+    }
+    assert case["actual"] == {"operation": "expects_response", "result": True}
