@@ -58,6 +58,8 @@ class _Collector:
             for mark in item.iter_markers("requirement"):
                 for rid in mark.args:
                     reqs.setdefault(str(rid), None)
+            if not reqs:  # the placeholder of a parametrization without values
+                continue
             vector = item.get_closest_marker("symphony_vector")
             self.items.append((item.nodeid, tuple(reqs), str(vector.args[0]) if vector is not None else None))
 
