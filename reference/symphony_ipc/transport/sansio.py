@@ -36,6 +36,9 @@ class Mode(StrEnum):
     NDJSON = "ndjson"  #: one JSON text per LF-terminated line (FRM-021)
 
 
+_NDJSON: Final = Mode.NDJSON
+
+
 class Role(StrEnum):
     CLIENT = "client"
     SERVER = "server"
@@ -53,6 +56,10 @@ class State(StrEnum):
 
 
 TERMINAL: Final = frozenset({State.CLOSED, State.BROKEN, State.FAILED, State.CLOSED_LOCAL})
+# Enum members as module constants for the per-frame paths: ``State.OPEN`` is a descriptor lookup
+# on the enum class (~0.15 us on CPython 3.11), a global is a dict lookup.
+_OPEN: Final = State.OPEN
+_START: Final = State.START
 
 
 class Trigger(StrEnum):
@@ -238,7 +245,7 @@ def frame_bytes(payload: bytes, mode: Mode = Mode.FRAMES) -> bytes:
     n = len(payload)
     if n > MAX_FRAME_SIZE:
         raise FrameTooLarge(n, MAX_FRAME_SIZE)
-    if mode is Mode.NDJSON:
+    if mode is _NDJSON:
         if b"\n" in payload:
             raise ValueError("an NDJSON frame cannot contain a newline (FRM-021)")
         return payload + b"\n"
@@ -421,7 +428,7 @@ class Connection:
         """
         if not payload:
             raise ValueError("an empty payload is a keep-alive on the wire; use keepalive()")
-        if self.state is not State.OPEN and not (
+        if self.state is not _OPEN and not (
             self.state is State.AWAIT_WELCOME and len(self.codecs) == 1  # FRM-015
         ):
             raise self.terminal_error() or LocalProtocolError(f"cannot send in state {self.state}")
@@ -474,7 +481,7 @@ class Connection:
         """Feed bytes from the peer; return the events they complete."""
         if self.state in TERMINAL or not data:
             return []
-        if self.state is State.START:
+        if self.state is _START:
             raise LocalProtocolError("a client sends its hello (initiate) before it receives")
         if self._decoder is None:  # server: the first byte tells the mode (FRM-020)
             first = data[0]
@@ -531,7 +538,7 @@ class Connection:
                 return events
             if payload is None:
                 break
-            if self.state is State.OPEN:
+            if self.state is _OPEN:
                 if payload:  # a zero-length frame is a keep-alive (FRM-004)
                     events.append(Frame(payload))
                 continue
