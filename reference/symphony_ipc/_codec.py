@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._ids import is_canonical_uuid, parse_uuid, uuid_from_bytes
 from ._model import (
+    RESPONSE,
     Header,
     Message,
     MessageType,
@@ -153,7 +154,7 @@ def message_from_data(obj: object) -> Message:
     for key, value in metadata.items():
         check_metadata_key(key)
         check_value(value, 1)
-    if mtype is MessageType.RESPONSE and cid is None:
+    if mtype is RESPONSE and cid is None:
         raise MissingField("correlation_id", "a Response needs a correlation_id")
     return Message(
         Header(mid, cid, mtype, source, target, Timestamp(ts_ns), ttl, prio, ProtocolVersion(major, minor)),
@@ -316,7 +317,7 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
             _ttl_probe.decode(data)
         except (msgspec.MsgspecError, RecursionError, ValueError):
             return _decode_json_slow(data)
-    if cid is None and h.message_type is MessageType.RESPONSE:
+    if cid is None and h.message_type is RESPONSE:
         raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002
     return msg
 
@@ -515,7 +516,7 @@ def decode_msgpack(data: bytes | bytearray | memoryview) -> Message:
     fast = _decode_msgpack_fast(data)
     if fast is not None:
         h = fast.header
-        if h.correlation_id is None and h.message_type is MessageType.RESPONSE:
+        if h.correlation_id is None and h.message_type is RESPONSE:
             raise MissingField("correlation_id", "a Response needs a correlation_id")
         return fast
     try:

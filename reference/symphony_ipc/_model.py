@@ -42,6 +42,7 @@ class MessageType(StrEnum):
 
 
 _TYPES: Final = {t.value: t for t in MessageType}
+RESPONSE: Final = MessageType.RESPONSE  # for hot paths: an Enum class attribute is a slow lookup
 
 
 class Priority:
@@ -304,7 +305,7 @@ class MessageBuilder:
             raise MissingField("source")
         if self._target is None:
             raise MissingField("target")
-        if self._type is MessageType.RESPONSE and self._correlation_id is None:
+        if self._type is RESPONSE and self._correlation_id is None:
             raise MissingField("correlation_id", "a Response needs a correlation_id")
         return Message(
             Header(
@@ -346,7 +347,7 @@ def new_message(
         check_endpoint(target, "target")
     if priority and not -1000 <= priority <= 1000:
         Priority.custom(priority)
-    if message_type is MessageType.RESPONSE and correlation_id is None:
+    if message_type is RESPONSE and correlation_id is None:
         raise MissingField("correlation_id", "a Response needs a correlation_id")
     return Message(
         Header(
