@@ -9,7 +9,6 @@ installed, a component not written yet) is not registered: it is listed in the r
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import platform
@@ -51,9 +50,7 @@ def make_runner(suite: str, **kwargs: Any) -> pyperf.Runner:
 
     md["spec_version"] = symphony_ipc.SPEC_VERSION
     md["python_implementation"] = platform.python_implementation()
-    with contextlib.suppress(OSError):
-        md["load_avg_1min_at_start"] = f"{os.getloadavg()[0]:.2f}"
-    return runner
+    return runner  # pyperf adds the machine: CPU, load_avg_1min per run, Python, date, ...
 
 
 class Skips:

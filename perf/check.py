@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Results:
     medians: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)  # of the first benchmark: machine, versions
+    loads: list[float] = field(default_factory=list)  # pyperf's load_avg_1min of every run
 
 
 @dataclass
@@ -69,6 +71,10 @@ def load_results(paths: list[Path]) -> Results:
         suite = pyperf.BenchmarkSuite.load(str(path))
         for bench in suite.get_benchmarks():
             res.medians[bench.get_name()] = bench.median()
+            for run in bench.get_runs():
+                load = run.get_metadata().get("load_avg_1min")
+                if isinstance(load, int | float):
+                    res.loads.append(float(load))
             md = bench.get_metadata()
             if not res.metadata:
                 res.metadata = dict(md)
@@ -208,8 +214,11 @@ def render(rows: list[Row], markdown: bool = False) -> str:
 
 def describe(results: Results) -> str:
     md = results.metadata
-    keys = ("cpu_model_name", "cpu_count", "load_avg_1min_at_start", "python_version", "symphony-ipc_version")
+    keys = ("cpu_model_name", "cpu_count", "python_version", "symphony-ipc_version")
     parts = [f"{k}={md[k]}" for k in keys if k in md]
+    if results.loads:
+        lo, hi, mid = min(results.loads), max(results.loads), statistics.median(results.loads)
+        parts.append(f"load average (1 min) during the runs: {lo:.2f} to {hi:.2f}, median {mid:.2f}")
     return "measured on: " + (", ".join(parts) if parts else "(no metadata)")
 
 
