@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from symphony_conformance.security_checks import CHECKS, SecurityConfig, requirements_of
+from symphony_conformance._adapters import ReferenceImplementation
+from symphony_conformance.security_checks import (
+    CHECKS,
+    NotObservable,
+    SecurityConfig,
+    WireTarget,
+    requirements_of,
+)
 from symphony_conformance.security_mutants import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,17 +87,46 @@ def test_reference_conforms(tmp_path: Path, args: list[str]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
-def test_security_mutant_is_caught_and_named(tmp_path: Path, name: str) -> None:
+def test_security_mutant_fails_its_checks(name: str) -> None:
+    """In process (fast): each check that catches the mutant raises an AssertionError naming the
+    requirement; the same checks pass on the reference."""
     mutant = CATALOGUE[name]
-    keyword = " or ".join(f"unix-{c}" for c in mutant.checks)
-    rc, out, results = run_cli(tmp_path, *mutant.args, "-k", keyword)
+    for impl_factory, broken in ((mutant.factory, True), (ReferenceImplementation, False)):
+        impl = impl_factory()
+        targets: dict[SecurityConfig, WireTarget] = {}
+
+        def start(cfg: SecurityConfig, impl: Any = impl, targets: Any = targets) -> WireTarget:
+            if cfg not in targets:
+                wire = cfg.to_wire()
+                ep = impl.listen("unix", security=wire) if wire else impl.listen("unix")
+                targets[cfg] = WireTarget(ep.address, ep.pid, cfg)
+            return targets[cfg]
+
+        try:
+            caught: set[str] = set()
+            for check in mutant.checks:
+                try:
+                    CHECKS[check](start)
+                except NotObservable:
+                    continue
+                except AssertionError as e:
+                    if not broken:
+                        raise AssertionError(f"{check} fails on the reference: {e}") from e
+                    caught.update(rid for rid in mutant.breaks if rid in str(e))
+            if broken:
+                assert caught, f"{name} was not caught by {mutant.checks}"
+                if os.geteuid() == 0 or name != "no_peer_check":
+                    assert caught == set(mutant.breaks), (caught, mutant.breaks)
+        finally:
+            impl.close()
+
+
+def test_security_mutant_run_exits_1_naming_the_requirement(tmp_path: Path) -> None:
+    """Through the command line: ``run --profile security`` with a mutant exits 1 and names it."""
+    mutant = CATALOGUE["no_rate_limit"]
+    rc, out, results = run_cli(tmp_path, *mutant.args, "-k", "unix-rate_limit")
     assert rc == 1, out
     assert results is not None
-    v = verdicts(results)
-    caught = [rid for rid in mutant.breaks if v.get(rid) == "failed"]
-    assert caught, (mutant.breaks, v)
-    if os.geteuid() == 0 or name != "no_peer_check":
-        assert caught == list(mutant.breaks), (mutant.breaks, v)
-    for rid in caught:
-        assert f"FAILED {rid} " in out
+    assert verdicts(results)["ROB-007"] == "failed"
+    assert "FAILED ROB-007 " in out
     assert "DOES NOT CONFORM" in out
