@@ -312,3 +312,98 @@ def test_soak_with_faults(node_dir: str, record_property: Any) -> None:
     assert all(not a.done for a in killed), "a victim finished before it was killed"
     assert figures["killed_in_flight"] <= victims_n
     assert fds_after <= fds_before, f"the restarted node holds {fds_after - fds_before} more descriptors"
+
+
+BUS_CLIENT = HERE / "soak_bus_client.py"
+
+
+def test_soak_bus_node(node_dir: str, record_property: Any) -> None:
+    """ROB-009 through the bus node (``symphony-ipc serve`` routing, windows, acknowledgements):
+    CLIENTS sender processes send MESSAGES events each to one sink endpoint in another process;
+    every one is delivered to the sink exactly once or reported refused to its sender; the node's
+    descriptors are back to their baseline after, its memory bounded."""
+    address = f"unix:{node_dir}/bus.sock"
+    logs = Path(node_dir)
+    path = address.partition(":")[2]
+    node = subprocess.Popen(
+        [sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", address], stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(path) and Node._answers(path)):
+            assert node.poll() is None, "the bus node did not start"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        probe = Node(address)
+        probe.proc = node
+        time.sleep(0.1)
+        fds_before, idle = probe.fds(), probe.memory()["VmRSS"]
+        total = CLIENTS * MESSAGES
+        t0 = time.monotonic()
+        sink = subprocess.Popen(
+            [sys.executable, str(BUS_CLIENT), "sink", address, str(total), str(logs / "sink.log")],
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.3)  # the sink registers first: no message finds nobody there
+        senders = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(BUS_CLIENT),
+                    "send",
+                    address,
+                    f"sender-{k}",
+                    str(MESSAGES),
+                    str(logs / f"b{k}.log"),
+                ],
+                stderr=subprocess.PIPE,
+            )
+            for k in range(CLIENTS)
+        ]
+        _wait_all([*senders, sink], t0 + DEADLINE)
+        duration = time.monotonic() - t0
+        fds_after = probe.settle_fds(fds_before)
+        mem = probe.memory()
+    finally:
+        if node.poll() is None:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(10)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+    for p in [*senders, sink]:
+        assert p.returncode == 0, p.stderr.read() if p.stderr else b""
+    received: dict[tuple[str, int], int] = {}
+    sink_lines = (logs / "sink.log").read_text().splitlines()
+    assert sink_lines[-1] == "done"
+    for line in sink_lines[:-1]:
+        _, source, seq = line.split()
+        received[(source, int(seq))] = received.get((source, int(seq)), 0) + 1
+    sent: set[tuple[str, int]] = set()
+    refused = 0
+    for k in range(CLIENTS):
+        lines = (logs / f"b{k}.log").read_text().splitlines()
+        assert lines[-1] == "done"
+        sent |= {(f"sender-{k}", int(x.split()[1])) for x in lines if x.startswith("s ")}
+        refused += sum(1 for x in lines if x.startswith("refused "))
+    figures = {
+        "clients": CLIENTS,
+        "messages": len(sent),
+        "delivered": sum(1 for key in sent if received.get(key) == 1),
+        "refused_with_reason": refused,
+        "lost": len(sent) - sum(1 for key in sent if key in received) - refused,
+        "duplicates": sum(n - 1 for n in received.values() if n > 1),
+        "duration_s": round(duration, 2),
+        "fds_before": fds_before,
+        "fds_after": fds_after,
+        "rss_idle_mib": round(idle / 2**20, 1),
+        "peak_rss_mib": round(mem["VmHWM"] / 2**20, 1),
+    }
+    _report(record_property, "bus", figures)
+    assert figures["messages"] == total
+    assert figures["lost"] == 0
+    assert figures["duplicates"] == 0
+    assert set(received) <= sent, "the sink received a message nobody sent"
+    assert fds_after <= fds_before, f"the node holds {fds_after - fds_before} more descriptors"
+    assert mem["VmHWM"] - idle < RSS_GROWTH_BOUND, f"the node grew from {idle} to {mem['VmHWM']} bytes"
