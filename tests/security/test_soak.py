@@ -1,11 +1,12 @@
 """Nothing lost under load (spec/security.md ROB-008, ROB-009; transport TRN-016, TRN-032/033).
 
-Several client processes push thousands of requests each through one ``symphony-ipc serve`` node
-on a Unix socket (the echo endpoint: the bus node is not in ``serve`` yet), then again with faults:
+Several client processes push thousands of requests each through one ``symphony-ipc serve --echo``
+endpoint on a Unix socket, then again with faults:
 clients SIGKILLed at random mid-run and the node itself SIGKILLed and restarted once while the
 others reconnect with the reference's reconnecting client. Every message a surviving client sent is
 answered with its own bytes exactly once or reported to it as failed with a reason; the node's
-descriptors are back to their baseline afterwards and its memory stays bounded.
+descriptors are back to their baseline afterwards and its memory stays bounded. The same load goes
+through the bus node (``symphony-ipc serve``): senders to a sink endpoint in another process.
 
 Bounded in count and time, loopback only (a Unix socket in a private directory). The figures are
 printed and recorded as test properties (and written to ``$SYMPHONY_SOAK_REPORT`` when set).
