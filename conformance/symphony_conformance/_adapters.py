@@ -44,6 +44,7 @@ from ._impl import (
 if TYPE_CHECKING:
     from symphony_ipc._driver import EchoEndpoints
 
+    from .bus_testing import BusUnderTest
     from .transport_checks import TransportMaker
 
 DEFAULT_IMPL = "reference"
@@ -227,6 +228,14 @@ class ReferenceImplementation:
         from .transport_checks import AddressMaker
 
         return {name: AddressMaker(name, directory) for name in IN_PROCESS_TRANSPORTS}
+
+    # -- the profile bus (_impl.BusImplementation)
+
+    def new_bus(self) -> BusUnderTest:
+        """A fresh reference bus (``BusCore`` on a manual clock, :class:`~.bus_testing.ReferenceBus`)."""
+        from .bus_testing import ReferenceBus
+
+        return ReferenceBus()
 
     def close(self) -> None:
         endpoints, self._endpoints = self._endpoints, None

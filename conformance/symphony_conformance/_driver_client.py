@@ -51,6 +51,26 @@ from ._impl import (
 from ._resources import spec_dir
 
 DRIVER_PROTOCOL: Final = 1
+#: The operations of the profile bus (spec/bus.md section 13), each a command ``bus_OP``.
+BUS_OPS: Final = (
+    "reset",
+    "configure",
+    "clock",
+    "register",
+    "unregister",
+    "set_failing",
+    "subscribe",
+    "unsubscribe",
+    "add_rule",
+    "remove_rule",
+    "enable_rule",
+    "send",
+    "deliver",
+    "received",
+    "dead_letters",
+    "stats",
+    "history",
+)
 SPEC_VERSION: Final = "1.0.0"
 SCHEMA_BASE: Final = "https://symphony-ipc.org/spec/driver/"
 COMMANDS: Final = (
@@ -67,6 +87,7 @@ COMMANDS: Final = (
     "frames",
     "handshake",
     "listen",
+    *(f"bus_{op}" for op in BUS_OPS),
     "shutdown",
 )
 MAX_LINE: Final = 64 * 1024 * 1024  # a 16 MiB message in base64 inside JSON fits comfortably
@@ -223,6 +244,8 @@ def _profiles_needed(cmd: str, request: Mapping[str, Any]) -> set[str]:
         return {f"codec-{request['codec']}"}
     if cmd == "receive":
         return {f"codec-{request['codec']}", "versioning", "ttl"}
+    if cmd.startswith("bus_"):
+        return {"bus"}
     return {
         "build": {"envelope"},
         "expects_response": {"envelope"},
@@ -591,6 +614,13 @@ class ExecImplementation:
         pid = result.get("pid")
         return Endpoint(address, pid if isinstance(pid, int) else None)
 
+    # -- the profile bus (symphony_conformance._impl.BusImplementation)
+
+    def new_bus(self) -> DriverBus:
+        """A fresh bus in the driver (``bus_reset``); the previous one is gone."""
+        self._operation("bus_reset", {})
+        return DriverBus(self)
+
     def _payloads(self, result: Mapping[str, Any]) -> list[bytes]:
         try:
             return [base64.b64decode(f, validate=True) for f in result["frames_b64"]]
@@ -837,6 +867,68 @@ class ExecImplementation:
     def _message(self, result: dict[str, Any]) -> MessageData:
         message: MessageData = result["message"]
         return message
+
+
+class DriverBus:
+    """The bus of a driver (spec/bus.md section 13 as ``bus_*`` commands) as a
+    :class:`~symphony_conformance.bus_testing.BusUnderTest`."""
+
+    def __init__(self, impl: ExecImplementation) -> None:
+        self.impl = impl
+
+    def _op(self, op: str, **fields: Any) -> dict[str, Any]:
+        return self.impl._operation(f"bus_{op}", fields)
+
+    def configure(self, limits: Mapping[str, int]) -> None:
+        self._op("configure", limits=dict(limits))
+
+    def set_clock(self, now_ns: int) -> None:
+        self._op("clock", now=format_timestamp(now_ns))
+
+    def register(self, endpoint: str) -> None:
+        self._op("register", endpoint=endpoint)
+
+    def unregister(self, endpoint: str) -> None:
+        self._op("unregister", endpoint=endpoint)
+
+    def set_failing(self, endpoint: str, failures: int) -> None:
+        self._op("set_failing", endpoint=endpoint, failures=failures)
+
+    def subscribe(self, endpoint: str, topic: str) -> None:
+        self._op("subscribe", endpoint=endpoint, topic=topic)
+
+    def unsubscribe(self, endpoint: str, topic: str) -> None:
+        self._op("unsubscribe", endpoint=endpoint, topic=topic)
+
+    def add_rule(self, rule: Mapping[str, Any]) -> None:
+        self._op("add_rule", rule=dict(rule))
+
+    def remove_rule(self, rule_id: str) -> None:
+        self._op("remove_rule", rule_id=rule_id)
+
+    def enable_rule(self, rule_id: str, enabled: bool) -> None:
+        self._op("enable_rule", rule_id=rule_id, enabled=enabled)
+
+    def send(self, message: MessageData) -> None:
+        self._op("send", message=message)
+
+    def deliver(self, endpoint: str) -> None:
+        self._op("deliver", endpoint=endpoint)
+
+    def received(self, endpoint: str) -> list[dict[str, Any]]:
+        return list(self._op("received", endpoint=endpoint)["received"])
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return list(self._op("dead_letters")["dead_letters"])
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._op("stats")["stats"])
+
+    def history(self) -> list[MessageData]:
+        return list(self._op("history")["history"])
+
+    def close(self) -> None:
+        """The driver's bus lives until the next ``bus_reset``."""
 
 
 def _b64(data: bytes) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .bus_testing import BusUnderTest
 
 #: Profiles of the spec an implementation may declare (spec/requirements.json "profile").
 PROFILES: tuple[str, ...] = (
@@ -21,6 +24,7 @@ PROFILES: tuple[str, ...] = (
     "versioning",
     "transport",
     "security",
+    "bus",
 )
 CODECS: tuple[str, ...] = ("json", "msgpack")
 #: Transports an implementation may offer an echo endpoint on (``capabilities.transports``): the
@@ -182,4 +186,18 @@ class TransportImplementation(Protocol):
         address; it runs until :meth:`Implementation.close`. Raise :class:`ImplSkipped` for a
         scheme it does not offer. ``security`` (profile ``security``): the limits it enforces, the
         driver's ``listen`` member of the same name (``SecurityConfig.to_wire``)."""
+        ...
+
+
+@runtime_checkable
+class BusImplementation(Protocol):
+    """What an implementation declaring the profile ``bus`` offers besides :class:`Implementation`
+    (optional: one without it declines the bus tests). The suite runs the state machine of
+    :mod:`symphony_conformance.bus_testing` and targeted tests on the buses it hands out.
+    """
+
+    def new_bus(self) -> BusUnderTest:
+        """A fresh bus (one per state-machine sequence: the driver command ``bus_reset``) behind
+        the operations of spec/bus.md section 13; a refusal is an :class:`ImplError` with the
+        spec's code. Only the latest bus is in use at any time."""
         ...

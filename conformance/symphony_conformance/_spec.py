@@ -7,6 +7,7 @@ implementation, so a newer copy of the spec can be pointed at with ``SYMPHONY_SP
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,19 +17,38 @@ from ._resources import spec_dir
 
 Level = Literal["MUST", "SHOULD", "MAY"]
 
-#: code -> (category, recoverable): the table of spec/protocol.md section 2.
-ERROR_TABLE: Final[dict[str, tuple[str, bool]]] = {
-    "INVALID_MESSAGE_TYPE": ("validation", True),
-    "MISSING_FIELD": ("validation", True),
-    "INVALID_ENDPOINT_ID": ("validation", True),
-    "INVALID_PRIORITY": ("validation", True),
-    "TTL_EXPIRED": ("expiry", True),
-    "INVALID_PROTOCOL_VERSION": ("version", False),
-    "INVALID_METADATA_KEY": ("validation", True),
-    "SERIALIZATION": ("serialization", True),
-    "UUID_PARSE": ("serialization", True),
-    "MESSAGE_TOO_LARGE": ("resource", True),
-}
+_ERROR_ROW = re.compile(r"^\| `([A-Z][A-Z_]*)` \| [^|]* \| `([a-z]+)` \| (true|false) \|")
+
+
+@cache
+def error_table(document: str | None = None) -> dict[str, tuple[str, bool]]:
+    """code -> (category, recoverable), read from the error tables of ``spec/*.md`` (the rows
+    ``| `CODE` | seed | `category` | true/false | ...``), or of one ``document`` (``protocol.md``).
+
+    Read from the spec, never written down twice, so the harness cannot drift from it.
+    """
+    paths = [spec_dir() / document] if document else sorted(spec_dir().glob("*.md"))
+    table: dict[str, tuple[str, bool]] = {}
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError(f"cannot read {path}: {e}") from None
+        for line in text.splitlines():
+            m = _ERROR_ROW.match(line)
+            if m is not None:
+                table.setdefault(m[1], (m[2], m[3] == "true"))
+    if not table:
+        raise SpecError(f"no error table in {', '.join(str(p) for p in paths)}")
+    return table
+
+
+def __getattr__(name: str) -> Any:
+    """``ERROR_TABLE``: the table of spec/protocol.md section 2 (read lazily from the file)."""
+    if name == "ERROR_TABLE":
+        return error_table("protocol.md")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: The profile each codec's own requirements belong to.
 CODEC_PROFILES: Final[dict[str, str]] = {"json": "codec-json", "msgpack": "codec-msgpack"}

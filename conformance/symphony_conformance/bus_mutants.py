@@ -9,6 +9,10 @@ those ids; ``tests/bus`` checks that it does, which is how the machine's power i
     from symphony_conformance.bus_testing import run_state_machine
 
     run_state_machine(BUS_MUTANTS["leaky_backpressure"].factory, profile="ci")  # raises BUS-035
+
+As implementations under test (the profile ``bus`` of the suite)::
+
+    symphony-conformance run --profile bus --impl python:symphony_conformance.bus_mutants:leaky_backpressure
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 from bisect import insort
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from symphony_ipc._errors import ErrorCode
@@ -24,9 +28,11 @@ from symphony_ipc._model import Message
 from symphony_ipc.bus import BusCore
 from symphony_ipc.bus._core import DeadLetter, _Endpoint, _Entry, _Outstanding
 
+from ._adapters import ReferenceImplementation
+from ._impl import Implementation, ImplInfo
 from .bus_testing import BusUnderTest, ReferenceBus
 
-__all__ = ["BUS_MUTANTS", "BusMutant"]
+__all__ = ["BUS_MUTANTS", "IMPLEMENTATIONS", "BusMutant", "BusMutantImplementation"]
 
 
 @dataclass(frozen=True)
@@ -224,3 +230,45 @@ BUS_MUTANTS: Final[dict[str, BusMutant]] = {
         ),
     )
 }
+
+
+# ------------------------------------------------------------------------------ as implementations
+
+
+class BusMutantImplementation(ReferenceImplementation):
+    """The reference implementation whose buses (profile ``bus``) have one mutant's fault: what
+    ``--impl python:symphony_conformance.bus_mutants:NAME`` loads (``NAME`` or ``bus_NAME``)."""
+
+    def __init__(self, mutant: BusMutant) -> None:
+        super().__init__()
+        self.mutant = mutant
+
+    @property
+    def info(self) -> ImplInfo:
+        return replace(super().info, name=f"bus mutant {self.mutant.name} (of the reference)")
+
+    def new_bus(self) -> BusUnderTest:
+        return self.mutant.factory()
+
+
+def _implementation_factory(mutant: BusMutant) -> Callable[[], Implementation]:
+    def factory() -> Implementation:
+        return BusMutantImplementation(mutant)
+
+    factory.__name__ = factory.__qualname__ = f"bus_{mutant.name}"
+    factory.__module__ = __name__
+    return factory
+
+
+#: ``bus_NAME`` -> a factory of the implementation with that bus mutant (for ``--impl`` and the
+#: selftest catalogue, :mod:`symphony_conformance.mutants`).
+IMPLEMENTATIONS: Final[dict[str, Callable[[], Implementation]]] = {
+    f"bus_{m.name}": _implementation_factory(m) for m in BUS_MUTANTS.values()
+}
+
+
+def __getattr__(name: str) -> Callable[[], Implementation]:
+    factory = IMPLEMENTATIONS.get(name) or IMPLEMENTATIONS.get(f"bus_{name}")
+    if factory is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return factory

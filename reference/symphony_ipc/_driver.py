@@ -45,6 +45,7 @@ PROFILES: Final = (
     "versioning",
     "transport",
     "security",
+    "bus",
 )
 #: The schemes ``listen`` serves an echo endpoint on.
 TRANSPORTS: Final = ("unix", "fifo", "stdio")
@@ -190,6 +191,28 @@ class EchoEndpoints:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+class _TestBus:
+    """The reference bus behind the ``bus_*`` commands (spec/bus.md section 13): a ``BusCore`` on
+    a manual clock whose endpoints' handlers record the copies they accept and fail on demand."""
+
+    def __init__(self, now_ns: int) -> None:
+        from .bus import BusConfig, BusCore
+
+        self.clock = ManualClock(now_ns)
+        self.core = BusCore(BusConfig(backpressure_timeout_ns=0), clock=self.clock)
+        self.received: dict[str, list[tuple[Message, int]]] = {}
+        self.failing: dict[str, int] = {}
+
+    def handler(self, endpoint: str) -> Callable[[Message, int], None]:
+        def handle(msg: Message, attempt: int) -> None:
+            if self.failing.get(endpoint, 0):
+                self.failing[endpoint] -= 1
+                raise RuntimeError("failing on demand (bus_set_failing)")
+            self.received.setdefault(endpoint, []).append((msg, attempt))
+
+        return handle
+
+
 class Driver:
     """Answers driver-protocol requests with the reference implementation."""
 
@@ -214,6 +237,10 @@ class Driver:
             "listen": self._listen,
             "shutdown": self._shutdown,
         }
+        self._bus: _TestBus | None = None
+        for name in dir(self):
+            if name.startswith("_bus_"):
+                self._commands[name[1:]] = getattr(self, name)
 
     def handle(self, request: Mapping[str, Any]) -> Response:
         """One request -> its response; never raises for a request that is a JSON object."""
@@ -371,6 +398,96 @@ class Driver:
             raise _Skipped("a stdio endpoint serves the one parent that spawned it: no security settings")
         address = self.endpoints.listen(scheme, security=security)
         return {"address": address} if scheme == "stdio" else {"address": address, "pid": os.getpid()}
+
+    # ------------------------------------------------------------ the profile bus
+
+    @property
+    def bus(self) -> _TestBus:
+        if self._bus is None:
+            self._bus = _TestBus(SystemClock().now_ns())
+        return self._bus
+
+    def _bus_reset(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        now = self._bus.clock.now_ns() if self._bus is not None else SystemClock().now_ns()
+        self._bus = _TestBus(now)
+        return {}
+
+    def _bus_configure(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        from .bus import BusConfig
+
+        limits = req["limits"]
+        if not isinstance(limits, dict):
+            raise _Errored("limits must be an object")
+        self.bus.core.configure(BusConfig(backpressure_timeout_ns=0, **limits))
+        return {}
+
+    def _bus_clock(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.clock.set(parse_rfc3339(req["now"], lenient=False))
+        self.bus.core.poll()
+        return {}
+
+    def _bus_register(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        bus, endpoint = self.bus, req["endpoint"]
+        bus.core.register(endpoint, bus.handler(endpoint))
+        bus.received[endpoint] = []
+        bus.failing[endpoint] = 0
+        return {}
+
+    def _bus_unregister(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.unregister(req["endpoint"])
+        return {}
+
+    def _bus_set_failing(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.failing[req["endpoint"]] = int(req["failures"])
+        return {}
+
+    def _bus_subscribe(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.subscribe(req["endpoint"], req["topic"])
+        return {}
+
+    def _bus_unsubscribe(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.unsubscribe(req["endpoint"], req["topic"])
+        return {}
+
+    def _bus_add_rule(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        from .bus import Rule
+
+        self.bus.core.add_rule(Rule.from_dict(req["rule"]))
+        return {}
+
+    def _bus_remove_rule(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.remove_rule(req["rule_id"])
+        return {}
+
+    def _bus_enable_rule(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        if type(req["enabled"]) is not bool:
+            raise _Errored("enabled must be a boolean")
+        self.bus.core.enable_rule(req["rule_id"], req["enabled"])
+        return {}
+
+    def _bus_send(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.submit(message_from_data(req["message"]))
+        return {}
+
+    def _bus_deliver(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        self.bus.core.deliver(req["endpoint"])
+        return {}
+
+    def _bus_received(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        got = self.bus.received.get(req["endpoint"], [])
+        self.bus.received[req["endpoint"]] = []
+        return {"received": [{"message": message_to_data(m), "attempt": a} for m, a in got]}
+
+    def _bus_dead_letters(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        from .bus import dead_letter_to_data
+
+        return {"dead_letters": [dead_letter_to_data(e) for e in self.bus.core.dead_letters()]}
+
+    def _bus_stats(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        return {"stats": self.bus.core.stats().to_dict()}
+
+    def _bus_history(self, req: Mapping[str, Any]) -> dict[str, Any]:
+        return {"history": [message_to_data(m) for m in self.bus.core.history()]}
 
     def _shutdown(self, req: Mapping[str, Any]) -> dict[str, Any]:
         self.done = True
