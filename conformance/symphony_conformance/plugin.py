@@ -279,6 +279,10 @@ def _record_failure_context(item: pytest.Item, *, with_driver_evidence: bool) ->
         item.user_properties.append((PROP_CALLS, calls))
     if not with_driver_evidence:
         return  # an ImplBroken's evidence holds the exchange and the stderr tail already
+    if hasattr(type(recorder.inner), "stderr_tail"):
+        import time
+
+        time.sleep(0.05)  # a driver's stderr is read by a thread, which may be a line behind
     try:
         exchange = getattr(recorder.inner, "last_exchange", None)
         tail = getattr(recorder.inner, "stderr_tail", None)
