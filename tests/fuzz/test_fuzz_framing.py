@@ -201,6 +201,20 @@ def test_secret_handshake_never_raises(data: bytes, role: Role) -> None:
     TALLY.add("auth " + ("done" if hs.done else "failed" if hs.failed else "waiting"))
 
 
+def test_secret_handshake_takes_lower_case_hex_only() -> None:
+    """Regression (found by the thorough fuzz run): the right proof spelled with an upper-case
+    digit was accepted; section 2 has lower-case hex only, so it is refused like any bad proof."""
+    first, _, answer, _ = AUTH
+    proof = json.loads(answer[4:])["proof"]
+    upper = next(i for i, c in enumerate(proof) if c.isalpha())
+    bad = proof[:upper] + proof[upper].upper() + proof[upper + 1 :]
+    server = SecretHandshake(Role.SERVER, SECRET, nonce=b"\2" * 32)
+    server.receive_data(first + sansio.frame_bytes(json.dumps({"proof": bad}).encode()) + HELLO)
+    assert server.failed
+    assert not server.done
+    assert b"PEER_NOT_ALLOWED" in server.data_to_send()
+
+
 def test_secret_handshake_happy_path_and_proof_labels() -> None:
     first, challenge, answer, _ = AUTH
     server = SecretHandshake(Role.SERVER, SECRET, nonce=b"\2" * 32)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any, Final
@@ -29,6 +30,7 @@ LABEL_SERVER: Final = b"symphony-auth-v1 server"
 LABEL_CLIENT: Final = b"symphony-auth-v1 client"
 NONCE_BYTES: Final = 32
 MIN_SECRET: Final = 16
+_LOWER_HEX: Final = re.compile(r"[0-9a-f]*")
 
 
 def proof(secret: bytes, label: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
@@ -64,13 +66,12 @@ def _frame_json(obj: dict[str, Any]) -> bytes:
 
 
 def _hex(obj: dict[str, Any], key: str, size: int) -> bytes:
+    """``obj[key]``: exactly ``size`` bytes in lower-case hex, the only spelling of section 2 (a
+    fuzzed proof in upper case was taken for the right one: same bytes, another spelling)."""
     value = obj.get(key)
-    if not isinstance(value, str) or len(value) != 2 * size:
-        raise AuthError(f"{key!r} must be {size} bytes in hex")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise AuthError(f"{key!r} is not hex") from None
+    if not isinstance(value, str) or len(value) != 2 * size or not _LOWER_HEX.fullmatch(value):
+        raise AuthError(f"{key!r} must be {size} bytes in lower-case hex")
+    return bytes.fromhex(value)
 
 
 class SecretHandshake:
