@@ -57,7 +57,7 @@ class Mutant:
     @property
     def impl_spec(self) -> str:
         """The ``--impl`` that loads this mutant."""
-        return f"python:{__name__}:{self.name}"
+        return f"python:{getattr(self.factory, '__module__', __name__)}:{self.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -1216,3 +1216,16 @@ class _VersionU16Unchecked(_LenientJson):
 )
 def version_u16_unchecked() -> Implementation:
     return _VersionU16Unchecked("version_u16_unchecked")
+
+
+def _register_bus_mutants() -> None:
+    """The seeded-fault buses of :mod:`.bus_mutants` join the catalogue as ``bus_NAME`` (profile
+    ``bus``, loaded from that module), each breaking the first requirement it declares."""
+    from .bus_mutants import BUS_MUTANTS, IMPLEMENTATIONS
+
+    for m in BUS_MUTANTS.values():
+        name = f"bus_{m.name}"
+        CATALOGUE[name] = Mutant(name, "bus", m.breaks[:1], m.description, IMPLEMENTATIONS[name])
+
+
+_register_bus_mutants()
