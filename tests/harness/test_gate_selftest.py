@@ -29,6 +29,7 @@ def test_the_catalogue_spreads_over_every_message_profile() -> None:
         assert m.description
 
 
+@pytest.mark.slow
 def test_selftest_catches_every_mutant(tmp_path: Path) -> None:
     out = io.StringIO()
     rc = main(["selftest", "-n", "2", "--json", str(tmp_path / "selftest.json")], out=out)

@@ -100,6 +100,7 @@ def _why(out: str, err: str) -> str:
     return out[-4000:] + err[-3000:]
 
 
+@pytest.mark.slow
 def test_main_job_passes_on_every_transport_and_the_driver_agrees(tmp_path: Path) -> None:
     """The default run (every profile the reference declares) exits 0; in it, every in-process
     check passes on unix, fifo, pipe and memory (seed 004's metric checks included), every wire
