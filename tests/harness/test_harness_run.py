@@ -255,7 +255,7 @@ def test_broken_is_errored_and_declined_is_skipped(tmp_path: Path) -> None:
         (["--impl", "python:no_such_module_xyz:make"], "cannot import"),
         (["--impl", f"exec:{sys.executable} -c 'import sys; sys.exit(3)'"], "--impl"),
         (["--profile", "no-such-profile"], "unknown profile"),
-        (["--profile", "bus"], "does not drive that profile yet"),
+        (["--profile", "bus-node"], "does not drive that profile yet"),
         (["--hypothesis-profile", "no-such-profile"], "unknown Hypothesis profile"),
         (["--vectors", "/nonexistent/vectors"], "does not exist"),
         (["-n", "0"], "-n"),
