@@ -866,6 +866,359 @@ def check_pool_reuse(
     _run(body(), "TRN-020, TRN-023", timeout)
 
 
+class NotApplicable(Exception):
+    """A check does not apply to this transport (e.g. a FIFO check on a socket transport)."""
+
+
+def _names_address(message: str, address: str) -> bool:
+    return address in message or address.rstrip(":") + ":" in message
+
+
+def check_addresses(maker: TransportMaker, *, timeout: float = 10.0) -> None:
+    """TRN-001: an unknown scheme, an empty target and (on ``unix:``) a path over 107 bytes are
+    refused by both listen and connect with an error that names the address, and nothing is
+    created meanwhile."""
+    scheme = maker.fresh_address().partition(":")[0]
+    bad = [f"nosuch{uuid.uuid4().hex[:6]}:x", f"{scheme}:"]
+    long_dir = ""
+    if scheme == "unix":
+        long_dir = os.path.join(getattr(maker, "directory", "/tmp"), f"long-{uuid.uuid4().hex[:8]}")
+        bad.append(f"unix:{os.path.join(long_dir, 'x' * 200)}")
+
+    async def body() -> None:
+        for address in bad:
+            for op in ("listen", "connect"):
+                try:
+                    got = await getattr(maker, op)(address)
+                except AssertionError:
+                    raise
+                except Exception as e:
+                    _check(
+                        _names_address(str(e), address),
+                        "TRN-001",
+                        f"{op}({address[:60]!r}...) refused with an error that does not name it: {e}",
+                    )
+                else:
+                    await got.close()
+                    raise _fail("TRN-001", f"{op}({address[:60]!r}...) was accepted")
+        _check(not os.path.lexists(long_dir), "TRN-001", f"{long_dir} was created for an invalid address")
+
+    _run(body(), "TRN-001", timeout)
+
+
+def check_fifo_files(maker: TransportMaker, *, settle: float = 0.3, timeout: float = 20.0) -> None:
+    """TRN-004: a client finding no reader on ``DIR/connect`` reports the connection refused; a
+    FIFO server opens no symlink or regular file a client names as its pair, and keeps serving."""
+    address = maker.fresh_address()
+    if not address.startswith("fifo:"):
+        raise NotApplicable(f"{address.partition(':')[0]}: not a FIFO transport")
+    directory = address.partition(":")[2]
+
+    async def body() -> None:
+        os.mkdir(directory, 0o700)
+        try:
+            os.mkfifo(os.path.join(directory, "connect"), 0o600)
+            try:
+                late = await maker.connect(address)
+            except ConnectionRefused:
+                pass
+            except TransportError as e:
+                raise _fail("TRN-004", f"no reader on DIR/connect gave {type(e).__name__}: {e}") from e
+            else:
+                await late.close()
+                raise _fail("TRN-004", "connected with no reader on DIR/connect")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, "connect"))
+            os.rmdir(directory)
+        srv = _EchoServer(await maker.listen(address))
+        bait_dir = directory + "-bait"
+        os.mkdir(bait_dir, 0o700)
+        try:
+            c2s, s2c = os.path.join(bait_dir, "c2s"), os.path.join(bait_dir, "s2c")
+            with open(c2s, "wb") as f:
+                f.write(_hello() + _frame(b"through a regular file"))
+            open(s2c, "wb").close()
+            for kind in ("symlink", "regular"):
+                ident = f"bait{kind}{uuid.uuid4().hex[:6]}"
+                pair = [os.path.join(directory, f"{ident}.{d}") for d in ("c2s", "s2c")]
+                if kind == "symlink":
+                    os.symlink(c2s, pair[0])
+                    os.symlink(s2c, pair[1])
+                else:
+                    for p in pair:
+                        with open(p, "wb") as f:
+                            f.write(_hello())
+                fd = os.open(os.path.join(directory, "connect"), os.O_WRONLY | os.O_NONBLOCK)
+                try:
+                    os.write(fd, ident.encode() + b"\n")
+                finally:
+                    os.close(fd)
+                await asyncio.sleep(settle)
+                for p in pair:
+                    with contextlib.suppress(OSError):
+                        os.unlink(p)
+            _check(os.path.getsize(s2c) == 0, "TRN-004", "the server wrote into a file a symlink named")
+            _check(not srv.received, "TRN-004", f"the server read frames from non-FIFOs: {srv.received}")
+            client = await maker.connect(address)
+            try:
+                await client.send_frame(b"still serving")
+                _check(await client.recv_frame() == b"still serving", "TRN-004", "not served after bait")
+            finally:
+                await client.close()
+        finally:
+            await srv.stop()
+            for name in os.listdir(bait_dir):
+                os.unlink(os.path.join(bait_dir, name))
+            os.rmdir(bait_dir)
+
+    _run(body(), "TRN-004", timeout)
+
+
+class _Clock:
+    """A manual clock for the pool checks (idle and lifetime without waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+PoolMaker = Callable[..., Any]
+
+
+def _reference_pool(connect_fn: Callable[[], Awaitable[Transport]], **options: Any) -> ConnectionPool:
+    return ConnectionPool(connect_fn, **options)
+
+
+def check_pool_expiry(
+    maker: TransportMaker, *, pool: PoolMaker = _reference_pool, timeout: float = 20.0
+) -> None:
+    """TRN-021: a pool does not hand out a connection that is closed, that failed its health
+    check, idle past ``idle_timeout`` or older than ``max_lifetime``; it closes them and keeps
+    ``min_size`` open.
+
+    ``pool(connect, min_size=, max_size=, idle_timeout=, max_lifetime=, health_check=, clock=)``
+    builds the pool under test (the reference's :class:`ConnectionPool` by default).
+    """
+
+    async def body() -> None:
+        address = maker.fresh_address()
+        srv = _EchoServer(await maker.listen(address))
+        clock = _Clock()
+        bad: set[int] = set()
+
+        async def healthy(conn: Transport) -> bool:
+            return id(conn) not in bad
+
+        p = pool(
+            lambda: maker.connect(address),
+            min_size=1,
+            max_size=2,
+            idle_timeout=10.0,
+            max_lifetime=100.0,
+            health_check=healthy,
+            clock=clock,
+        )
+        try:
+            await p.start()
+            _check(p.size >= 1, "TRN-021", f"min_size 1, the started pool holds {p.size}")
+            for why in ("idle", "lifetime", "closed", "unhealthy"):
+                old = await p.acquire()
+                await old.send_frame(b"before")
+                _check(await old.recv_frame() == b"before", "TRN-021", "no echo through the pool")
+                if why == "lifetime":  # keep it busy: only its age grows past max_lifetime
+                    clock.now += 101.0
+                    await p.release(old)
+                    clock.now += 1.0
+                else:
+                    await p.release(old)
+                    if why == "idle":
+                        clock.now += 11.0
+                    elif why == "closed":
+                        await old.close()
+                    else:
+                        bad.add(id(old))
+                new = await p.acquire()
+                _check(new is not old, "TRN-021", f"a connection {why} was handed out again")
+                _check(not old.is_open, "TRN-021", f"a connection {why} was not closed by the pool")
+                await new.send_frame(b"after")
+                _check(await new.recv_frame() == b"after", "TRN-021", "the fresh connection does not echo")
+                await p.release(new)
+                _check(p.size >= 1, "TRN-021", f"min_size 1, the pool holds {p.size} after discarding")
+        finally:
+            await p.close()
+            await srv.stop()
+
+    _run(body(), "TRN-021", timeout)
+
+
+def check_pool_release(
+    maker: TransportMaker, *, pool: PoolMaker = _reference_pool, timeout: float = 20.0
+) -> None:
+    """TRN-022: a connection released as broken, or with a received frame nobody read, is closed
+    and not handed out again; the next user never reads the stale frame."""
+
+    async def body() -> None:
+        address = maker.fresh_address()
+        srv = _EchoServer(await maker.listen(address))
+        p = pool(lambda: maker.connect(address), max_size=1, idle_timeout=60.0, max_lifetime=600.0)
+        try:
+            old = await p.acquire()
+            await p.release(old, broken=True)
+            _check(not old.is_open, "TRN-022", "a connection released as broken was not closed")
+            new = await p.acquire()
+            _check(new is not old, "TRN-022", "a connection released as broken was handed out again")
+            await new.send_frame(b"stale")
+            for _ in range(200):  # until the echo has arrived, unread
+                if getattr(new, "pending_frames", 0) or (srv.received and not new.is_open):
+                    break
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
+            await p.release(new)
+            last = await p.acquire()
+            _check(last is not new, "TRN-022", "a connection with an unread frame was handed out again")
+            _check(not new.is_open, "TRN-022", "a connection with an unread frame was not closed")
+            await last.send_frame(b"fresh")
+            _check(await last.recv_frame() == b"fresh", "TRN-022", "the next user read a stale frame")
+            await p.release(last)
+        finally:
+            await p.close()
+            await srv.stop()
+
+    _run(body(), "TRN-022", timeout)
+
+
+def check_pool_close(
+    maker: TransportMaker, *, pool: PoolMaker = _reference_pool, patience: float = 2.0, timeout: float = 20.0
+) -> None:
+    """TRN-024: closing a pool closes every connection it holds (idle and lent), wakes a waiting
+    acquirer with TransportClosed, and is idempotent; acquiring afterwards raises TransportClosed."""
+
+    async def body() -> None:
+        address = maker.fresh_address()
+        srv = _EchoServer(await maker.listen(address))
+        p = pool(lambda: maker.connect(address), max_size=2, idle_timeout=60.0, max_lifetime=600.0)
+        try:
+            lent, idle = await p.acquire(), await p.acquire()
+            await p.release(idle)
+            again = await p.acquire()
+            waiter = asyncio.ensure_future(p.acquire(timeout=30.0))
+            await asyncio.sleep(0.02)
+            _check(not waiter.done(), "TRN-024", "an acquire beyond max_size did not wait")
+            await p.close()
+            try:
+                got = await asyncio.wait_for(waiter, patience)
+            except TransportClosed:
+                pass
+            except TimeoutError:
+                raise _fail(
+                    "TRN-024", f"a waiting acquirer was not woken within {patience} s of close"
+                ) from None
+            except TransportError as e:
+                raise _fail(
+                    "TRN-024", f"a waiting acquirer got {type(e).__name__}, not TransportClosed"
+                ) from e
+            else:
+                raise _fail("TRN-024", f"a waiting acquirer got a connection ({got}) from a closed pool")
+            for conn in (lent, again):
+                _check(not conn.is_open, "TRN-024", "closing the pool left a connection open")
+            await p.close()
+            try:
+                extra = await p.acquire(timeout=patience)
+            except TransportClosed:
+                pass
+            else:
+                await extra.close()
+                raise _fail("TRN-024", "acquire after close handed out a connection")
+            await p.release(lent)  # given back after close: accepted quietly
+        finally:
+            await p.close()
+            await srv.stop()
+
+    _run(body(), "TRN-024", timeout)
+
+
+RetryingFactory = Callable[[Callable[[], Awaitable[Transport]], Callable[[float], Awaitable[None]], int], Any]
+
+
+def _reference_retrying(
+    connect_fn: Callable[[], Awaitable[Transport]],
+    sleep: Callable[[float], Awaitable[None]],
+    max_retries: int,
+) -> ReconnectingClient:
+    return ReconnectingClient(
+        connect_fn, Backoff(base=0.001, factor=2.0, max_delay=0.004, max_retries=max_retries), sleep=sleep
+    )
+
+
+def check_reconnect_gives_up(
+    maker: TransportMaker,
+    *,
+    max_retries: int = 3,
+    reconnector: RetryingFactory = _reference_retrying,
+    timeout: float = 20.0,
+) -> None:
+    """TRN-031: with nobody listening, an operation fails after ``max_retries`` retries (one
+    attempt plus ``max_retries``) with the last connection error (ConnectionRefused); the next
+    operation starts a new schedule, and succeeds once a server is back.
+
+    ``reconnector(connect, sleep, max_retries)`` builds the client under test (``request``,
+    ``close``; it sleeps only through ``sleep``).
+    """
+
+    async def body() -> None:
+        address = maker.fresh_address()
+        attempts: list[int] = [0]
+        sleeps: list[float] = []
+
+        async def connect_fn() -> Transport:
+            attempts[-1] += 1
+            return await maker.connect(address)
+
+        async def sleep(d: float) -> None:
+            sleeps.append(d)
+            await asyncio.sleep(d)
+
+        client = reconnector(connect_fn, sleep, max_retries)
+        srv: _EchoServer | None = None
+        try:
+            for op in range(2):
+                attempts.append(0)
+                sleeps.clear()
+                try:
+                    await client.request(b"nobody there", 5.0)
+                except ConnectionRefused:
+                    pass
+                except TransportError as e:
+                    raise _fail(
+                        "TRN-031", f"gave up with {type(e).__name__}, not the connection error"
+                    ) from e
+                else:
+                    raise _fail("TRN-031", "a request succeeded with nobody listening")
+                _check(
+                    attempts[-1] == max_retries + 1,
+                    "TRN-031",
+                    f"operation {op}: {attempts[-1]} attempts, not 1 + max_retries ({max_retries + 1})",
+                )
+                _check(
+                    len(sleeps) == max_retries,
+                    "TRN-031",
+                    f"operation {op}: {len(sleeps)} waits, not max_retries = {max_retries} (a new schedule)",
+                )
+            srv = _EchoServer(await maker.listen(address))
+            _check(
+                await client.request(b"back", 5.0) == b"back", "TRN-031", "no answer once the server is back"
+            )
+        finally:
+            await client.close()
+            if srv is not None:
+                await srv.stop()
+
+    _run(body(), "TRN-031", timeout)
+
+
 #: every in-process check, in a sensible order
 IN_PROCESS_CHECKS: dict[str, Callable[..., None]] = {
     "handshake": check_handshake,
@@ -882,6 +1235,16 @@ IN_PROCESS_CHECKS: dict[str, Callable[..., None]] = {
     "reconnection": check_reconnection,
     "no_duplicates": check_no_duplicates,
     "pool_reuse": check_pool_reuse,
+    "addresses": check_addresses,
+    "pool_expiry": check_pool_expiry,
+    "pool_release": check_pool_release,
+    "pool_close": check_pool_close,
+    "reconnect_gives_up": check_reconnect_gives_up,
+}
+
+#: in-process checks of one transport only: run on the maker whose name is the key
+TRANSPORT_SPECIFIC_CHECKS: dict[str, dict[str, Callable[..., None]]] = {
+    "fifo": {"fifo_files": check_fifo_files},
 }
 
 
@@ -1233,12 +1596,16 @@ def compare_framing_outcome(vector: dict[str, Any], outcome: dict[str, Any]) -> 
 __all__ = [
     "ENDPOINT_CHECKS",
     "IN_PROCESS_CHECKS",
+    "TRANSPORT_SPECIFIC_CHECKS",
+    "NotApplicable",
     "AddressMaker",
     "RawPeer",
     "RawWire",
     "TransportMaker",
+    "check_addresses",
     "check_close",
     "check_echo",
+    "check_fifo_files",
     "check_endpoint_echo",
     "check_endpoint_handshake",
     "check_endpoint_max_size",
@@ -1255,7 +1622,11 @@ __all__ = [
     "check_ordering",
     "check_oversize_refused",
     "check_peer_close",
+    "check_pool_close",
+    "check_pool_expiry",
+    "check_pool_release",
     "check_pool_reuse",
+    "check_reconnect_gives_up",
     "check_reconnection",
     "check_slow_reader",
     "check_split_writes",

@@ -46,6 +46,8 @@ from .._vectors import Vector, VectorError, load_vectors
 from ..transport_checks import (
     ENDPOINT_CHECKS,
     IN_PROCESS_CHECKS,
+    TRANSPORT_SPECIFIC_CHECKS,
+    NotApplicable,
     RawWire,
     TransportMaker,
     compare_framing_outcome,
@@ -381,7 +383,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             [
                 _param((t, name), f"{t}-{name}", requirements_of(check), why)
                 for t in names
-                for name, check in IN_PROCESS_CHECKS.items()
+                for name, check in {**IN_PROCESS_CHECKS, **TRANSPORT_SPECIFIC_CHECKS.get(t, {})}.items()
             ],
         )
     if "endpoint_check" in metafunc.fixturenames:
@@ -516,8 +518,11 @@ def test_transport_check(
         factory = getattr(maker, hook, None)
         if name == check_name and callable(factory):
             options[option] = factory
+    check = IN_PROCESS_CHECKS.get(name) or TRANSPORT_SPECIFIC_CHECKS[transport][name]
     try:
-        IN_PROCESS_CHECKS[name](maker, **options)
+        check(maker, **options)
+    except NotApplicable as e:
+        _skip_capability(symphony_case, str(e))
     finally:
         # Finalize what a failed check left behind (its event loop is closed) now: a finalizer
         # that runs later, inside pytest's traceback rendering (ast.parse), can crash the run.
