@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -706,6 +706,315 @@ CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
+# ---------------------------------------------------------------- a listener in this process
+
+#: ``listen(address, **options)``: the implementation's listener in this process (options:
+#: ``security`` a ``symphony_ipc.security.SecurityPolicy``, ``handshake_timeout``)
+ListenFn = Callable[..., Awaitable[Any]]
+#: ``connect(address, **options)`` (options: ``secret``)
+ConnectFn = Callable[..., Awaitable[Any]]
+
+NO_CREDENTIALS = "sy-nocreds"
+
+
+def _no_credentials_scheme() -> None:
+    """Register (once) ``sy-nocreds:NAME``: in-process pipes that cannot tell their peer's
+    credentials, like loopback TCP (the transport SEC-006 is about)."""
+    from symphony_ipc.transport import (
+        ConnectionRefused,
+        MemoryPipe,
+        PipeServer,
+        Scheme,
+        register_scheme,
+        schemes,
+    )
+
+    if NO_CREDENTIALS in schemes():
+        return
+
+    class Blind(MemoryPipe):
+        def peer_credentials(self) -> None:  # type: ignore[override]
+            return None
+
+    servers: dict[str, Callable[[Any], None]] = {}
+
+    class Server(PipeServer):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def close(self) -> None:
+            servers.pop(self.name, None)
+
+    class NoCredentials(Scheme):
+        name = NO_CREDENTIALS
+
+        async def open(self, target: str, timeout: float | None) -> Any:
+            on_pipe = servers.get(target)
+            if on_pipe is None:
+                raise ConnectionRefused(f"nothing listens at {NO_CREDENTIALS}:{target}")
+            client, served = Blind.pair()
+            on_pipe(served)
+            return client
+
+        async def serve(self, target: str, on_pipe: Callable[[Any], None], options: Any) -> Any:
+            servers[target] = on_pipe
+            return Server(target)
+
+    with contextlib.suppress(ValueError):
+        register_scheme(NoCredentials())
+
+
+def _arun(coro: Coroutine[Any, Any, None], reqs: str, timeout: float) -> None:
+    import asyncio
+
+    from symphony_ipc.transport import TransportError
+
+    async def bounded() -> None:
+        await asyncio.wait_for(coro, timeout)
+
+    try:
+        asyncio.run(bounded())
+    except TimeoutError:
+        raise _fail(reqs, f"did not complete within {timeout} s") from None
+    except TransportError as e:
+        raise _fail(reqs, f"unexpected {type(e).__name__}: {e}") from e
+
+
+async def _refused(connect: ConnectFn, address: str, code: str, reqs: str, what: str, **options: Any) -> None:
+    from symphony_ipc.transport import HandshakeFailed
+
+    try:
+        conn = await connect(address, **options)
+    except HandshakeFailed as e:
+        _check(e.code.value == code, reqs, f"{what}: refused with {e.code.value}, not {code}")
+    else:
+        await conn.close()
+        raise _fail(reqs, f"{what}: admitted, not refused with {code}")
+
+
+async def _served(listener: Any, connect: ConnectFn, reqs: str, what: str, **options: Any) -> tuple[Any, Any]:
+    """Connect, accept and echo one frame; returns both ends (open: the caller closes them)."""
+    import asyncio
+
+    accepting = asyncio.ensure_future(listener.accept())
+    try:
+        client = await connect(listener.address, **options)
+    except Exception as e:
+        accepting.cancel()
+        raise _fail(reqs, f"{what}: not admitted: {type(e).__name__}: {e}") from e
+    server = await accepting
+    await client.send_frame(b"served")
+    _check(await server.recv_frame() == b"served", reqs, f"{what}: the frame did not cross")
+    return client, server
+
+
+async def _close_all(*conns: Any) -> None:
+    for c in conns:
+        await c.close()
+
+
+def check_unsafe_directory(
+    listen: ListenFn, connect: ConnectFn, directory: str, *, timeout: float = 20.0
+) -> None:
+    """SEC-002: a server refuses to listen (``unix:`` and ``fifo:``) in a directory, or under an
+    ancestor, writable by group or others without the sticky bit, with an error naming that
+    directory, and creates nothing there; a sticky world-writable directory is accepted."""
+    reqs = "SEC-002"
+
+    async def body() -> None:
+        base = os.path.join(directory, f"d{uuid.uuid4().hex[:6]}")
+        os.mkdir(base, 0o700)
+        made = {}
+        for name, mode in (("open", 0o777), ("group", 0o770), ("sticky", 0o1777)):
+            path = os.path.join(base, name)
+            os.mkdir(path)
+            os.chmod(path, mode)
+            made[name] = path
+        inner = os.path.join(made["open"], "inner")
+        os.mkdir(inner, 0o700)
+        try:
+            cases = [
+                (made["open"], made["open"], "unix:{}/s.sock"),
+                (made["group"], made["group"], "fifo:{}/ff"),
+                (inner, made["open"], "unix:{}/s.sock"),
+                (inner, made["open"], "fifo:{}/ff"),
+            ]
+            for where, culprit, pattern in cases:
+                address = pattern.format(where)
+                before = sorted(os.listdir(where))
+                try:
+                    listener = await listen(address)
+                except AssertionError:
+                    raise
+                except Exception as e:
+                    _check(
+                        culprit in str(e), reqs, f"listen({address}) refused without naming {culprit}: {e}"
+                    )
+                else:
+                    await listener.close()
+                    raise _fail(
+                        reqs, f"listened at {address}, under {culprit} (mode {os.stat(culprit).st_mode:o})"
+                    )
+                _check(
+                    sorted(os.listdir(where)) == before,
+                    reqs,
+                    f"listen({address}) created files before refusing",
+                )
+            for pattern in ("unix:{}/s.sock", "fifo:{}/ff"):
+                address = pattern.format(made["sticky"])
+                try:
+                    listener = await listen(address)
+                except Exception as e:
+                    raise _fail(reqs, f"refused a sticky world-writable directory ({address}): {e}") from e
+                try:
+                    await _close_all(*await _served(listener, connect, reqs, address))
+                finally:
+                    await listener.close()
+        finally:
+            for path in (inner, *made.values()):
+                os.chmod(path, 0o700)
+            shutil.rmtree(base, ignore_errors=True)
+
+    _arun(body(), reqs, timeout)
+
+
+SECRET = b"symphony conformance secret 0123"
+
+
+def check_unverified_peers(
+    listen: ListenFn, connect: ConnectFn, directory: str, *, timeout: float = 20.0
+) -> None:
+    """SEC-006: a server on a transport that cannot tell its peer's credentials refuses every peer
+    with PEER_NOT_ALLOWED by default, and admits them when configured to accept unverified peers
+    or with a shared secret (the peer proving it)."""
+    from symphony_ipc.security import SecurityPolicy
+
+    reqs = "SEC-006"
+    _no_credentials_scheme()
+
+    async def body() -> None:
+        tag = uuid.uuid4().hex[:8]
+        listener = await listen(f"{NO_CREDENTIALS}:{tag}-default")
+        try:
+            for i in range(2):
+                await _refused(connect, listener.address, "PEER_NOT_ALLOWED", reqs, f"unverified peer {i}")
+        finally:
+            await listener.close()
+        for name, policy, options in (
+            ("allowed", SecurityPolicy(allow_unverified=True), {}),
+            ("secret", SecurityPolicy(secret=SECRET), {"secret": SECRET}),
+        ):
+            listener = await listen(f"{NO_CREDENTIALS}:{tag}-{name}", security=policy)
+            try:
+                ends = await _served(listener, connect, reqs, f"an unverified peer, {name}", **options)
+                await _close_all(*ends)
+            finally:
+                await listener.close()
+
+    _arun(body(), reqs, timeout)
+
+
+def check_refusals_counted(
+    listen: ListenFn, connect: ConnectFn, directory: str, *, timeout: float = 20.0
+) -> None:
+    """SEC-008: refusals are counted per reason in the listener's statistics (credentials, no
+    credentials, connection limit, handshake timeout), a refusal of known credentials is logged
+    with them, and the server keeps serving others meanwhile."""
+    import asyncio
+    import logging
+
+    from symphony_ipc.security import SecurityPolicy
+    from symphony_ipc.transport import parse_address
+
+    from .transport_checks import RawPeer
+
+    reqs = "SEC-008"
+    _no_credentials_scheme()
+    records: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    def stats(listener: Any) -> Any:
+        st = getattr(listener, "security_stats", None)
+        if st is None:
+            raise NotObservable("the listener has no security_stats (its refusal counts)")
+        return st
+
+    async def body() -> None:
+        other = os.geteuid() + 1 if os.geteuid() != 65533 else 65532
+        tag = uuid.uuid4().hex[:6]
+        policy = SecurityPolicy(allow_uids=frozenset({other}), linger=0.05)
+        listener = await listen(f"unix:{directory}/r{tag}.sock", security=policy)
+        try:
+            for i in range(2):
+                await _refused(
+                    connect, listener.address, "PEER_NOT_ALLOWED", reqs, f"peer {i} off the allow list"
+                )
+            _check(stats(listener).refused_peer == 2, reqs, f"2 peers refused, counted {stats(listener)}")
+        finally:
+            await listener.close()
+        ours = (f"uid {os.geteuid()}", f"pid {os.getpid()}")
+        _check(
+            any(any(c in m for c in ours) for m in records),
+            reqs,
+            f"no log record of the refusal names the peer's credentials {ours}: {records[-3:]}",
+        )
+        listener = await listen(f"{NO_CREDENTIALS}:{tag}")
+        try:
+            await _refused(connect, listener.address, "PEER_NOT_ALLOWED", reqs, "an unverified peer")
+            _check(stats(listener).refused_unverified == 1, reqs, f"unverified refusal: {stats(listener)}")
+        finally:
+            await listener.close()
+        policy = SecurityPolicy(max_connections=1, linger=0.05)
+        listener = await listen(f"unix:{directory}/l{tag}.sock", security=policy, handshake_timeout=0.2)
+        try:
+            held, held_server = await _served(listener, connect, reqs, "the first connection")
+            try:
+                await _refused(
+                    connect, listener.address, "CONNECTION_LIMIT", reqs, "a connection over the limit"
+                )
+                _check(stats(listener).refused_limit == 1, reqs, f"limit refusal: {stats(listener)}")
+                await held.send_frame(b"still served")  # the refusal did not disturb the held one
+                got = await held_server.recv_frame()
+                _check(got == b"still served", reqs, "a refusal disturbed a connection being served")
+            finally:
+                await _close_all(held, held_server)
+            for _ in range(100):
+                if stats(listener).live == 0:
+                    break
+                await asyncio.sleep(0.01)
+            scheme, target = parse_address(listener.address)
+            silent = RawPeer(await scheme.open(target, 5.0))
+            try:
+                await asyncio.wait_for(silent.wait_eof(), 5.0)
+            except TimeoutError:
+                raise _fail(reqs, "a silent client was not cut off by the handshake timeout") from None
+            finally:
+                silent.close()
+            _check(stats(listener).handshake_timeouts == 1, reqs, f"handshake timeout: {stats(listener)}")
+            await _close_all(*await _served(listener, connect, reqs, "a client after the refusals"))
+        finally:
+            await listener.close()
+
+    handler = Capture(logging.INFO)
+    logger = logging.getLogger()
+    logger.addHandler(handler)
+    try:
+        _arun(body(), reqs, timeout)
+    finally:
+        logger.removeHandler(handler)
+
+
+#: checks of a listener in this process: ``check(listen, connect, directory)``
+LISTENER_CHECKS: dict[str, Callable[..., None]] = {
+    "unsafe_directory": check_unsafe_directory,
+    "unverified_peers": check_unverified_peers,
+    "refusals_counted": check_refusals_counted,
+}
+
+
 def requirements_of(check: Callable[..., None]) -> tuple[str, ...]:
     """The requirement ids a check verifies: the ids its docstring begins with."""
     import re
@@ -841,6 +1150,7 @@ class _LoopConn:
 __all__ = [
     "CHECKS",
     "GARBAGE",
+    "LISTENER_CHECKS",
     "MakerTarget",
     "NotObservable",
     "RawConn",
@@ -855,10 +1165,13 @@ __all__ = [
     "check_load",
     "check_oversize_length",
     "check_peer_not_allowed",
+    "check_refusals_counted",
     "check_rate_limit",
     "check_secret",
     "check_slow_handshake",
     "check_socket_mode",
+    "check_unsafe_directory",
+    "check_unverified_peers",
     "foreign_python",
     "requirements_of",
 ]

@@ -7,18 +7,24 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from symphony_conformance import security_checks as sc
 from symphony_conformance import transport_checks as tc
+from symphony_ipc.security import SecurityPolicy, SecurityStats
 from symphony_ipc.transport import (
+    Backoff,
     ConnectionPool,
     ConnectionRefused,
     Listener,
     ReconnectingClient,
     Transport,
     TransportError,
+    connect,
+    listen,
 )
 
 
@@ -129,8 +135,55 @@ def test_reconnect_gives_up_fails_on_a_stubborn_reconnector() -> None:
 
     def stubborn(connect: Any, sleep: Any, max_retries: int) -> ReconnectingClient:
         return StubbornClient(
-            connect, tc.Backoff(base=0.001, max_delay=0.002, max_retries=max_retries), sleep=sleep
+            connect, Backoff(base=0.001, max_delay=0.002, max_retries=max_retries), sleep=sleep
         )
 
     tc.check_reconnect_gives_up(maker)
     _fails("TRN-031", tc.check_reconnect_gives_up, maker, reconnector=stubborn)
+
+
+# ---------------------------------------------------------------- security (a listener in process)
+
+
+async def _open_dirs_listen(address: str, **options: Any) -> Any:
+    """Fault: a server that listens in any directory (no SEC-002 check)."""
+    policy = options.pop("security", None) or SecurityPolicy()
+    return await listen(address, security=replace(policy, check_directory=False), **options)
+
+
+async def _trusting_listen(address: str, **options: Any) -> Any:
+    """Fault: a server that accepts unverified peers without being told to."""
+    policy = options.pop("security", None) or SecurityPolicy()
+    return await listen(address, security=replace(policy, allow_unverified=True), **options)
+
+
+class _Uncounted:
+    """Fault: a listener whose refusals are not counted (its statistics stay at zero)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.address = inner.address
+        self.security_stats = SecurityStats()
+
+    async def accept(self) -> Any:
+        return await self._inner.accept()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+async def _uncounted_listen(address: str, **options: Any) -> Any:
+    return _Uncounted(await listen(address, **options))
+
+
+@pytest.mark.parametrize(
+    ("check", "faulty", "reqs"),
+    [
+        (sc.check_unsafe_directory, _open_dirs_listen, "SEC-002"),
+        (sc.check_unverified_peers, _trusting_listen, "SEC-006"),
+        (sc.check_refusals_counted, _uncounted_listen, "SEC-008"),
+    ],
+)
+def test_listener_checks_fail_on_faulty_servers(check: Any, faulty: Any, reqs: str, short_dir: str) -> None:
+    check(listen, connect, short_dir)  # the reference passes
+    _fails(reqs, check, faulty, connect, short_dir)

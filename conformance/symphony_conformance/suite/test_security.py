@@ -26,6 +26,7 @@ from .._resources import fixtures_dir, spec_dir
 from .._results import PROP_SKIP
 from ..security_checks import (
     CHECKS,
+    LISTENER_CHECKS,
     MakerTarget,
     NotObservable,
     SecurityConfig,
@@ -52,11 +53,20 @@ def _param(value: Any, test_id: str, reqs: tuple[str, ...], deselect: str | None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "security_check" not in metafunc.fixturenames:
-        return
     config = metafunc.config
     endpoint = config.getoption("symphony_endpoint", None)
     plugged = config.getoption("symphony_transport", None)
+    if "listener_check" in metafunc.fixturenames:
+        fixed = "--endpoint: a running server cannot be started with other security settings"
+        metafunc.parametrize(
+            "listener_check",
+            [
+                _param(name, name, requirements_of(check), fixed if endpoint else None)
+                for name, check in LISTENER_CHECKS.items()
+            ],
+        )
+    if "security_check" not in metafunc.fixturenames:
+        return
     params = []
     if plugged and not endpoint:
         for name, check in CHECKS.items():
@@ -158,6 +168,39 @@ def test_security_check(
         CHECKS[name](start)
     except NotObservable as e:
         _skip_capability(symphony_case, str(e))
+
+
+def test_listener_check(
+    symphony_case: SuiteCase, listener_check: str, request: pytest.FixtureRequest
+) -> None:
+    """The checks of :data:`~symphony_conformance.security_checks.LISTENER_CHECKS` (SEC-002,
+    SEC-006, SEC-008): they start listeners with a policy, in unsafe directories and on a transport
+    without peer credentials, and read the listener's refusal counts, so they need the
+    implementation's listener in this process (the reference's ``listen``/``connect``)."""
+    if request.config.getoption("symphony_transport", None):
+        _skip_capability(
+            symphony_case,
+            "--transport: these checks drive the implementation's own listener (unix:, fifo: and a "
+            "transport without credentials) in process, not a plugged-in transport",
+        )
+    if getattr(symphony_case.impl, "transport_makers", None) is None:
+        _skip_capability(
+            symphony_case,
+            "the implementation runs in another process: these checks need its listener in this "
+            "process (a policy, unsafe directories, its refusal counts)",
+        )
+    import shutil
+    import tempfile
+
+    from symphony_ipc.transport import connect, listen
+
+    directory = tempfile.mkdtemp(prefix="sy-s-", dir="/tmp")  # short: a socket path is <= 107 bytes
+    try:
+        LISTENER_CHECKS[listener_check](listen, connect, directory)
+    except NotObservable as e:
+        _skip_capability(symphony_case, str(e))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- properties of the decoders
