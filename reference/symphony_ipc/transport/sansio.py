@@ -481,6 +481,13 @@ class Connection:
         """Feed bytes from the peer; return the events they complete."""
         if self.state in TERMINAL or not data:
             return []
+        dec = self._decoder
+        if self.state is _OPEN and type(dec) is FrameDecoder and not dec.buffered and len(data) > 4:
+            # the usual read: exactly one whole frame, nothing buffered; copy the payload out once
+            # (the general path appends to the decoder's buffer, then copies the frame out of it)
+            n = _LEN.unpack_from(data, 0)[0]
+            if len(data) == 4 + n and n <= dec.limit:
+                return [Frame(bytes(data[4:]))]
         if self.state is _START:
             raise LocalProtocolError("a client sends its hello (initiate) before it receives")
         if self._decoder is None:  # server: the first byte tells the mode (FRM-020)
