@@ -459,6 +459,8 @@ class Connection:
     def terminal_error(self) -> TransportError | None:
         """The error every further operation reports in a terminal state (TRN-012, TRN-014)."""
         st = self.state
+        if st not in TERMINAL:  # the usual case, asked before every blocking read
+            return None
         if st is State.CLOSED_LOCAL:
             return TransportClosed("the connection was closed")
         if st is State.CLOSED:
