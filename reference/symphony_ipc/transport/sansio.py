@@ -442,6 +442,8 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Bytes the core produced while receiving (the welcome or an error frame); drains them."""
+        if not self._out:  # the usual case, asked after every read
+            return b""
         out = bytes(self._out)
         self._out.clear()
         return out
