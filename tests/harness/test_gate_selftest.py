@@ -87,5 +87,5 @@ def test_selection_and_bad_options() -> None:
     with pytest.raises(ValueError, match="unknown mutant"):
         jobs_for(names=["no_such_mutant"])
     assert main(["selftest", "--mutant", "no_such_mutant"], out=io.StringIO()) == 2
-    assert main(["selftest", "--profile", "bus"], out=io.StringIO()) == 2
+    assert main(["selftest", "--profile", "bus-node"], out=io.StringIO()) == 2
     assert main(["selftest", "-n", "0"], out=io.StringIO()) == 2

@@ -118,5 +118,5 @@ def test_mutant_catalogue_is_well_formed() -> None:
     for mutant in CATALOGUE.values():
         impl = load_implementation(mutant.impl_spec)
         assert mutant.profile in impl.info.capabilities.profiles
-        assert all(rid[:3] in ("ENV", "ERR", "PRI", "TTL", "VER", "COD") for rid in mutant.breaks)
+        assert all(rid[:3] in ("ENV", "ERR", "PRI", "TTL", "VER", "COD", "BUS") for rid in mutant.breaks)
         assert mutant.to_dict()["impl"] == mutant.impl_spec
