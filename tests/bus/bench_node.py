@@ -59,7 +59,16 @@ def _pctl(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def measure(address: str, n: int, pipelined: int, inflight: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    address: str, n: int, pipelined: int, inflight: int, pids: tuple[int, ...] = ()
+) -> dict[str, float]:
     cli = await BusClient.connect(address, "cli")
     payload = {"x": "y" * 100}
     for _ in range(200):  # warm-up
@@ -69,21 +78,27 @@ async def measure(address: str, n: int, pipelined: int, inflight: int) -> dict[s
         t0 = time.perf_counter_ns()
         await cli.request("svc", payload, timeout=10)
         lat.append((time.perf_counter_ns() - t0) / 1000)
-    sem = asyncio.Semaphore(inflight)
+    share, extra = divmod(pipelined, inflight)
 
-    async def one() -> None:
-        async with sem:
+    async def worker(k: int) -> None:  # ``inflight`` requesters, one request outstanding each
+        for _ in range(share + (k < extra)):
             await cli.request("svc", payload, timeout=60)
 
+    cpu0 = [cpu_seconds(p) for p in pids] + [time.process_time()]
     t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(pipelined)))
+    await asyncio.gather(*(worker(k) for k in range(inflight)))
     pairs = pipelined / (time.perf_counter() - t0)
+    cpu = [b - a for a, b in zip(cpu0, [cpu_seconds(p) for p in pids] + [time.process_time()], strict=True)]
     await cli.close()
-    return {
+    out = {
         "latency_median_us": statistics.median(lat),
         "latency_p99_us": _pctl(lat, 0.99),
         "pipelined_pairs_per_s": pairs,
     }
+    # CPU per pair, by process (node, responder, requester): what the load of the machine hides
+    for name, seconds in zip(("node", "responder", "requester")[-len(cpu) :], cpu, strict=True):
+        out[f"cpu_us_per_pair_{name}"] = seconds / pipelined * 1e6
+    return out
 
 
 async def publish(address: str, count: int) -> float:
@@ -124,11 +139,13 @@ def main() -> int:
         assert node.stderr is not None
         node.stderr.readline()  # "symphony-ipc serve: bus node on ..."
         me = [sys.executable, os.path.abspath(__file__)]
-        resp = subprocess.Popen([*me, "responder", address, "--window", str(args.window)], stdout=subprocess.PIPE, text=True)
+        resp = subprocess.Popen(
+            [*me, "responder", address, "--window", str(args.window)], stdout=subprocess.PIPE, text=True
+        )
         procs.append(resp)
         assert resp.stdout is not None
         assert resp.stdout.readline().strip() == "ready"
-        figures = asyncio.run(measure(address, args.n, args.pipelined, args.inflight))
+        figures = asyncio.run(measure(address, args.n, args.pipelined, args.inflight, (node.pid, resp.pid)))
         sub = subprocess.Popen(
             [*me, "subscriber", address, "--events", str(args.events), "--window", str(args.window)],
             stdout=subprocess.PIPE,
@@ -146,8 +163,9 @@ def main() -> int:
         del done
         print(json.dumps({k: round(v, 1) for k, v in figures.items()}))
         print(
-            f"bus node over unix (msgpack): request/response latency median {figures['latency_median_us']:.0f} us, "
-            f"p99 {figures['latency_p99_us']:.0f} us; pipelined ({args.inflight} in flight) "
+            "bus node over unix (msgpack): request/response latency median "
+            f"{figures['latency_median_us']:.0f} us, p99 {figures['latency_p99_us']:.0f} us; "
+            f"pipelined ({args.inflight} in flight) "
             f"{figures['pipelined_pairs_per_s']:,.0f} pairs/s; events to another process "
             f"{figures['events_delivered_per_s']:,.0f}/s"
         )

@@ -20,7 +20,6 @@ the copies wait at the node, in its priority queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import inspect
 import itertools
@@ -81,6 +80,10 @@ class BusClient:
         self.refused: deque[Message] = deque(maxlen=1000)
         self.on_refused: Callable[[Message], None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._out: list[bytes] = []  # encoded frames waiting for this turn's write
+        self._deadlines: dict[str, float] = {}  # request id -> when _await gives up (loop time)
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._blocked = False  # the output was over its high-water mark at the last write
 
     # ---------------------------------------------------------------- connecting
 
@@ -177,28 +180,58 @@ class BusClient:
         h = msg.header
         if h.message_type is _REQUEST and h.target != SYSTEM_SOURCE:
             self._asked[h.id] = None
-        if not self.conn.send_frame_nowait(encode(msg, self.codec)):
+        self._queue(encode(msg, self.codec))
+        if self._blocked:
             await self.conn.drain()
 
-    def _ack(self, message_id: str, ok: bool) -> None:
+    def _queue(self, frame: bytes) -> None:
+        """The frames queued in one turn of the loop go out in one write."""
+        self._out.append(frame)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
         from ..transport import TransportError
 
-        ack = new_message(
-            _EVENT, self.id, ACK_TARGET, None, correlation_id=message_id, metadata={ACK_KEY: ok}
-        )
-        with contextlib.suppress(TransportError):
-            self.conn.send_frame_nowait(encode(ack, self.codec))
+        out, self._out = self._out, []
+        if not out or self._ended is not None:
+            return
+        try:
+            self._blocked = not self.conn.send_frames_nowait(out)
+        except TransportError as e:
+            self._end(e)
+
+    def _ack(self, message_id: str, ok: bool) -> None:
+        meta = {ACK_KEY: ok}
+        ack = new_message(_EVENT, self.id, ACK_TARGET, None, correlation_id=message_id, metadata=meta)
+        self._queue(encode(ack, self.codec))
 
     async def _await(self, msg: Message, timeout: float | None) -> Message:
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._waiting[msg.header.id] = fut
+        """Send ``msg`` and await the message that answers it; ``TimeoutError`` after ``timeout``
+        s (a safety net, checked about once a second: the node answers in time itself)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Message] = loop.create_future()
+        mid = msg.header.id
+        self._waiting[mid] = fut
+        if timeout is not None:
+            self._deadlines[mid] = loop.time() + timeout
+            if self._sweeper is None:
+                self._sweeper = loop.call_later(1.0, self._sweep)
         try:
             await self._send(msg)
-            if timeout is None:
-                return await fut
-            return await asyncio.wait_for(fut, timeout)
+            return await fut
         finally:
-            self._waiting.pop(msg.header.id, None)
+            self._waiting.pop(mid, None)
+            self._deadlines.pop(mid, None)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for mid, deadline in list(self._deadlines.items()):
+            fut = self._waiting.get(mid)
+            if deadline <= now and fut is not None and not fut.done():
+                fut.set_exception(TimeoutError())
+        self._sweeper = loop.call_later(1.0, self._sweep) if self._deadlines else None
 
     async def control(self, op: str, **fields: Any) -> dict[str, Any]:
         """A control request to ``bus:system`` (spec/bus.md section 14); its result, or the error."""
@@ -372,6 +405,9 @@ class BusClient:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
         self._end(EndpointClosed("closed"))
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         await self.conn.close()
 
     async def __aenter__(self) -> BusClient:

@@ -95,6 +95,7 @@ class NodeConnection:
         self._waiting: tuple[Message, Waiter | None] | None = None  # a submission waiting for room
         self._room_task: asyncio.Task[None] | None = None
         self._blocked = False  # the output is over its high-water mark
+        self._out: list[bytes] = []  # encoded frames waiting for this turn's write
         self._tasks: set[asyncio.Task[None]] = set()
         self._bucket = node.rate.bucket() if node.rate is not None else None
         self._loop = asyncio.get_running_loop()
@@ -139,12 +140,21 @@ class NodeConnection:
     # ---------------------------------------------------------------- output
 
     def _write(self, msg: Message) -> None:
-        from ..transport import TransportError
-
+        """Queue one message; the frames queued in one turn of the loop go out in one write."""
         if self.dead:
             return
+        self._out.append(encode(msg, self.codec))
+        if len(self._out) == 1:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        from ..transport import TransportError
+
+        out, self._out = self._out, []
+        if self.dead or not out:
+            return
         try:
-            ok = self.conn.send_frame_nowait(encode(msg, self.codec))
+            ok = self.conn.send_frames_nowait(out)
         except TransportError:
             self.dead = True
             self.conn.abort()  # run() sees the end and cleans up

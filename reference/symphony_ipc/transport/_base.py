@@ -584,6 +584,19 @@ class StreamConnection(Transport):
             raise
         return self._pipe.write_buffer_size() <= SEND_HIGH_WATER
 
+    def send_frames_nowait(self, payloads: list[bytes]) -> bool:
+        """:meth:`send_frame_nowait` for several frames at once, in one write (one system call
+        for a batch: the bus node's output)."""
+        if self._closed:
+            raise TransportClosed("send_frame on a closed connection")
+        frame = self._core.send_frame
+        try:
+            self._pipe.write(b"".join([frame(p) for p in payloads]))
+        except PeerBroken:
+            self._core.receive_reset()
+            raise
+        return self._pipe.write_buffer_size() <= SEND_HIGH_WATER
+
     async def drain(self) -> None:
         """Wait until the output buffer is under the low-water mark."""
         await self._pipe.drain(SEND_LOW_WATER)
