@@ -226,3 +226,32 @@ def test_a_stdio_node_serves_its_parent() -> None:
             await client.close()
 
     asyncio.run(asyncio.wait_for(main(), 40))
+
+
+def test_the_blocking_helpers(children: Children, short_dir: str) -> None:
+    """``send_sync`` and ``request_sync``: one message each, from a plain function."""
+    from symphony_ipc import NoRoute
+    from symphony_ipc.bus import request_sync, send_sync
+
+    deadline = time.monotonic() + DEADLINE
+    path = f"{short_dir}/sync.sock"
+    address = f"unix:{path}"
+    node = start_node(children, address)
+    watcher = children.start(
+        [*CLI, "subscribe", address, "--as", "echo", "--count", "2", "--answer"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert watcher.stderr is not None
+    assert watcher.stdout is not None
+    watched = Lines(watcher.stdout, watcher)
+    Lines(watcher.stderr, watcher).next(deadline)
+    sent = send_sync(address, "s1", "echo", {"n": 1})
+    assert json.loads(watched.next(deadline))["header"]["id"] == sent.header.id
+    answer = request_sync(address, "s2", "echo", {"n": 2}, timeout=10)
+    assert answer.payload == {"n": 2}
+    assert answer.header.correlation_id == json.loads(watched.next(deadline))["header"]["id"]
+    with pytest.raises(NoRoute):
+        send_sync(address, "s3", "nobody", 3)
+    assert watcher.wait(10) == 0
+    stop_node(node, path)
