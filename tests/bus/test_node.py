@@ -403,3 +403,21 @@ def test_nothing_is_left_behind() -> None:
         await c.close()
 
     run(main)
+
+
+def test_closing_right_after_receiving_keeps_the_acknowledgement() -> None:
+    """BUS-030: a copy the application took is delivered, even when the client closes at once."""
+
+    async def main() -> None:
+        async with node() as (_, address):
+            sub = await BusClient.connect(address, "sub")
+            pub = await BusClient.connect(address, "pub")
+            await pub.send(pub.message("sub", 1), confirm=True)
+            assert (await sub.receive(timeout=5)).payload == 1
+            await sub.close()
+            await pub.ping()
+            stats = await pub.stats()
+            assert (stats["delivered"], stats["dead_lettered"]) == (1, 0)
+            await pub.close()
+
+    run(main)

@@ -400,7 +400,9 @@ class BusClient:
 
     async def close(self) -> None:
         """Leave: the node unregisters the endpoint (what is still pending for it becomes a dead
-        letter, BUS-037) and the connection closes."""
+        letter, BUS-037) and the connection closes, after the frames queued so far (the last
+        acknowledgements)."""
+        self._flush()
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
