@@ -421,3 +421,25 @@ def test_closing_right_after_receiving_keeps_the_acknowledgement() -> None:
             await pub.close()
 
     run(main)
+
+
+def test_a_copy_that_expires_at_the_node_is_a_dead_letter() -> None:
+    """BUS-029 across processes: a copy whose ttl runs out while it waits at the node (window 0)
+    is never sent; it becomes a TTL_EXPIRED dead letter."""
+
+    async def main() -> None:
+        async with node() as (_, address):
+            sub = await BusClient.connect(address, "sub")
+            pub = await BusClient.connect(address, "pub")
+            await pub.send(pub.message("sub", "short", ttl=s.Ttl(0, 50_000_000)), confirm=True)
+            kept = await pub.send(pub.message("sub", "kept"), confirm=True)
+            await asyncio.sleep(0.2)  # the 50 ms pass (checked against the node's clock, not timed)
+            assert await sub.receive(timeout=5) == kept
+            dead = await pub.dead_letters()
+            assert [(d["message"]["payload"], d["reason"], d["recipient"]) for d in dead] == [
+                ("short", "TTL_EXPIRED", "sub")
+            ]
+            await sub.close()
+            await pub.close()
+
+    run(main)
