@@ -78,6 +78,24 @@ def parse_skips(text: str) -> dict[str, str]:
     return out
 
 
+def payload_of_size(json_size: int) -> dict[str, Any]:
+    """A payload whose JSON is exactly ``json_size`` bytes: a small edit (op, path, range, text)
+    below 1 KiB, a blob (op, path, data) above."""
+    import msgspec
+
+    if json_size >= 1024:
+        base: dict[str, Any] = {"op": "write", "path": "/workspace/build/output.bin", "data": ""}
+        key = "data"
+    else:
+        base = {"op": "update", "path": "/workspace/src/main.rs", "range": [120, 4, 120, 17], "text": ""}
+        key = "text"
+    fill = json_size - len(msgspec.json.encode(base))
+    if fill < 0:
+        raise ValueError(f"a payload is at least {json_size - fill} bytes of JSON")
+    base[key] = "x" * fill
+    return base
+
+
 def timed(fn: Callable[[], object]) -> Callable[[int], float]:
     """A pyperf time function calling ``fn`` ``loops`` times."""
 

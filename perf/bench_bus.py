@@ -15,9 +15,15 @@ Each value is the time per message, so ``1 / median`` is messages per second:
 * ``floor.asyncio.queue_put_get``: an ``asyncio.Queue`` and a consumer task moving the same
   objects, the least any asyncio bus could do.
 
-Cross-process (``bus.node.request_rt``, ``bus.node.pipelined``: request/response round trips
-through a ``symphony-ipc serve`` bus node, one at a time and pipelined) need the bus node, which
-does not exist yet: they are skipped with a note, never given a made-up number.
+Cross-process, through a ``symphony-ipc serve`` bus node on a Unix socket (MessagePack): a
+requester here, the node and a responder (perf/_bus_responder.py, window 256) in two child
+processes, started once per pyperf worker process. Every pair travels requester -> node ->
+responder -> node -> requester, with the responder's acknowledgement on the way:
+
+* ``bus.node.request_rt``: one request at a time (``await client.request("svc", payload)``, a
+  payload of 200 bytes of JSON as in bench_transport.py);
+* ``bus.node.pipelined``: 256 requests outstanding at once; the time per completed pair, so
+  ``1 / median`` is pairs per second.
 """
 
 from __future__ import annotations
@@ -25,12 +31,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
 import symphony_ipc as s
-from _common import Skips, make_runner
-from symphony_ipc.bus import BusConfig, MessageBus
+from _common import HERE, Skips, make_runner, payload_of_size
+from symphony_ipc.bus import BusClient, BusConfig, MessageBus
 
 POOL = 4096  # distinct messages, reused cyclically (the bus keys nothing on ids for events)
 PAYLOAD = {"event": "data_ready", "value": 42}
@@ -141,6 +151,88 @@ class QueueRig:
         return dt
 
 
+class NodeRig:
+    """A bus node and a responder in child processes; the requester in this process's loop."""
+
+    WINDOW = 256
+    INFLIGHT = 256
+
+    def __init__(self) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="sy-perf-bus-", dir="/tmp")
+        self.address = f"unix:{self.tmp}/bus.sock"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.payload = payload_of_size(200)
+        try:
+            node = subprocess.Popen(
+                [sys.executable, "-m", "symphony_ipc.cli", "serve", "--listen", self.address],
+                stderr=subprocess.PIPE,
+            )
+            self.procs.append(node)
+            assert node.stderr is not None
+            if b"bus node" not in node.stderr.readline():  # "symphony-ipc serve: bus node on ..."
+                raise RuntimeError(f"the bus node did not start (exit {node.poll()})")
+            resp = subprocess.Popen(
+                [sys.executable, str(HERE / "_bus_responder.py"), self.address, str(self.WINDOW)],
+                stdout=subprocess.PIPE,
+            )
+            self.procs.append(resp)
+            assert resp.stdout is not None
+            if resp.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"the responder did not start (exit {resp.poll()})")
+            self.loop = asyncio.new_event_loop()
+            self.client = self.loop.run_until_complete(BusClient.connect(self.address, "cli"))
+            self.request(100)  # warm-up
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                self.loop.run_until_complete(client.close())
+        if hasattr(self, "loop"):
+            self.loop.close()
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def request(self, loops: int) -> float:
+        return self.loop.run_until_complete(self._request(loops))
+
+    async def _request(self, loops: int) -> float:
+        request, payload = self.client.request, self.payload
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            answer = await request("svc", payload, timeout=10)
+            if answer.payload != payload:
+                raise RuntimeError("the responder answered another payload")
+        return time.perf_counter() - t0
+
+    def pipelined(self, loops: int) -> float:
+        return self.loop.run_until_complete(self._pipelined(loops))
+
+    async def _pipelined(self, loops: int) -> float:
+        request, payload = self.client.request, self.payload
+        share, extra = divmod(loops, self.INFLIGHT)
+
+        async def worker(k: int) -> None:  # one request outstanding per worker
+            for _ in range(share + (k < extra)):
+                await request("svc", payload, timeout=60)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(min(loops, self.INFLIGHT))))
+        return time.perf_counter() - t0
+
+
 _rigs: dict[str, Any] = {}
 
 
@@ -157,15 +249,7 @@ def _rig(kind: type[Any]) -> Any:
     return rig
 
 
-NODE_TODO = (
-    "TODO: needs the bus node (`symphony-ipc serve` serving a BusCore over the transports), "
-    "which does not exist yet"
-)
-
-
 def add_benchmarks(runner: Any, skips: Skips) -> None:
-    for name in ("bus.node.request_rt", "bus.node.pipelined"):  # first: every run carries the notes
-        skips.add(name, NODE_TODO)
     meta = {"transport": "in-process", "subscribers": 1, "prebuilt_messages": 1}
     runner.bench_time_func(
         "bus.inproc.publish_deliver",
@@ -186,6 +270,23 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
         "floor.asyncio.queue_put_get",
         lambda loops: _rig(QueueRig).run(loops),
         metadata={**meta, "api": "await asyncio.Queue.put"},
+    )
+    node = {
+        "transport": "unix",
+        "codec": "msgpack",
+        "payload_bytes": 200,
+        "processes": "requester, node, responder",
+        "responder_window": NodeRig.WINDOW,
+    }
+    runner.bench_time_func(
+        "bus.node.request_rt",
+        lambda loops: _rig(NodeRig).request(loops),
+        metadata={**node, "api": "await BusClient.request", "inflight": 1},
+    )
+    runner.bench_time_func(
+        "bus.node.pipelined",
+        lambda loops: _rig(NodeRig).pipelined(loops),
+        metadata={**node, "api": "await BusClient.request", "inflight": NodeRig.INFLIGHT},
     )
 
 

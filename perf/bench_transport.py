@@ -36,27 +36,14 @@ from typing import Any, Protocol
 import msgspec
 
 import symphony_ipc as s
-from _common import HERE, PERF_EXTRA, Skips, compiled_floor, make_runner
+from _common import HERE, PERF_EXTRA, Skips, compiled_floor, make_runner, payload_of_size
 
 CODEC = "msgpack"
 TRANSPORTS = ("unix", "fifo", "stdio")
 CHILD_TIMEOUT = 20.0  # seconds for a child to come up / answer
 
 
-def _payload(json_size: int, big: bool) -> dict[str, Any]:
-    """A payload whose JSON encoding is exactly ``json_size`` bytes."""
-    if big:
-        base: dict[str, Any] = {"op": "write", "path": "/workspace/build/output.bin", "data": ""}
-        key = "data"
-    else:
-        base = {"op": "update", "path": "/workspace/src/main.rs", "range": [120, 4, 120, 17], "text": ""}
-        key = "text"
-    base[key] = "x" * (json_size - len(msgspec.json.encode(base)))
-    assert len(msgspec.json.encode(base)) == json_size
-    return base
-
-
-PAYLOADS = {"200B": _payload(200, big=False), "64KiB": _payload(65536, big=True)}
+PAYLOADS = {"200B": payload_of_size(200), "64KiB": payload_of_size(65536)}
 
 
 def _message(payload: Any) -> s.Message:
