@@ -126,32 +126,7 @@ class ReferenceImplementation:
 
     def build(self, fields: Mapping[str, Any]) -> MessageData:
         def run() -> ref.Message:
-            b = ref.MessageBuilder(clock=self._clock)
-            # Setters check eagerly; apply them in wire order so the first fault is ERR-002's.
-            if "correlation_id" in fields:
-                b.correlation_id(fields["correlation_id"])
-            if "message_type" in fields:
-                b.message_type(fields["message_type"])
-            if "source" in fields:
-                b.source(fields["source"])
-            if "target" in fields:
-                b.target(fields["target"])
-            if "ttl" in fields:
-                b.ttl(_ttl(fields["ttl"]))
-            if "priority" in fields:
-                prio = fields["priority"]
-                if type(prio) is not int:
-                    raise ref.SerializationError(f"priority: expected an integer, got {prio!r}")
-                b.priority(prio)
-            if "payload" in fields:
-                b.payload(copy.deepcopy(fields["payload"]))
-            if "metadata" in fields:
-                meta = fields["metadata"]
-                if not isinstance(meta, Mapping):
-                    raise ref.SerializationError(f"metadata: expected an object, got {meta!r}")
-                for key, value in meta.items():
-                    b.metadata(key, copy.deepcopy(value))
-            return b.build()
+            return ref.build_from_fields(copy.deepcopy(dict(fields)), self._clock)
 
         return self._call(run)
 
@@ -285,22 +260,6 @@ class EndpointImplementation:
 
     def close(self) -> None:
         pass
-
-
-def _ttl(value: Any) -> ref.Ttl | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ref.SerializationError(f"ttl: expected null or an object, got {value!r}")
-    for key in ("secs", "nanos"):
-        if key not in value:
-            raise ref.MissingField(f"ttl.{key}")
-    secs, nanos = value["secs"], value["nanos"]
-    if type(secs) is not int or not 0 <= secs < 2**64:
-        raise ref.SerializationError(f"ttl.secs: expected a u64, got {secs!r}")
-    if type(nanos) is not int or not 0 <= nanos < 10**9:
-        raise ref.SerializationError(f"ttl.nanos: expected an integer in [0, 999999999], got {nanos!r}")
-    return ref.Ttl(secs, nanos)
 
 
 def _load_python(target: str, spec: str) -> Implementation:

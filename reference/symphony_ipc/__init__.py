@@ -38,6 +38,7 @@ from ._errors import (  # the message bus's codes (spec/bus.md section 12)
     UnmatchedResponse,
     UuidParseError,
 )
+from ._fields import build_from_fields, ttl_from_data
 from ._ids import new_id, parse_uuid
 from ._model import (
     CURRENT_VERSION,
@@ -108,6 +109,7 @@ __all__ = [
     "RequestTimeout",
     "UnmatchedResponse",
     "__version__",
+    "build_from_fields",
     "decode",
     "decode_json",
     "decode_msgpack",
@@ -123,6 +125,7 @@ __all__ = [
     "parse_rfc3339",
     "parse_uuid",
     "receive",
+    "ttl_from_data",
 ]
 __all__ += [  # transports (spec/transport.md); the rest is in symphony_ipc.transport
     "ConnectionRefused",

@@ -24,8 +24,9 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from . import SPEC_VERSION, __version__
 from ._codec import CODECS, Codec, decode, encode, message_from_data, message_to_data
-from ._errors import ERROR_TABLE, ErrorCode, MissingField, ProtocolError, SerializationError
-from ._model import Message, MessageBuilder, ProtocolVersion, Ttl, check_message_type
+from ._errors import ERROR_TABLE, ErrorCode, ProtocolError
+from ._fields import build_from_fields
+from ._model import Message, ProtocolVersion, check_message_type
 from ._ordering import order
 from ._receive import receive
 from ._time import ManualClock, SystemClock, parse_rfc3339
@@ -297,31 +298,7 @@ class Driver:
         return {}
 
     def _build(self, req: Mapping[str, Any]) -> dict[str, Any]:
-        fields = req["fields"]
-        b = MessageBuilder(self.clock)
-        # Set in wire order so a request with several faults reports the first (ERR-002).
-        if "correlation_id" in fields:
-            b.correlation_id(fields["correlation_id"])
-        if "message_type" in fields:
-            b.message_type(fields["message_type"])
-        if "source" in fields:
-            b.source(fields["source"])
-        if "target" in fields:
-            b.target(fields["target"])
-        if "ttl" in fields:
-            b.ttl(_ttl(fields["ttl"]))
-        if "priority" in fields:
-            if type(fields["priority"]) is not int:
-                raise SerializationError(f"priority: expected an integer, got {fields['priority']!r}")
-            b.priority(fields["priority"])
-        if "payload" in fields:
-            b.payload(fields["payload"])
-        if "metadata" in fields:
-            if not isinstance(fields["metadata"], dict):
-                raise SerializationError(f"metadata: expected an object, got {fields['metadata']!r}")
-            for key, value in fields["metadata"].items():
-                b.metadata(key, value)
-        return {"message": message_to_data(b.build())}
+        return {"message": message_to_data(build_from_fields(req["fields"], self.clock))}
 
     def _encode(self, req: Mapping[str, Any]) -> dict[str, Any]:
         msg = message_from_data(req["message"])
@@ -493,22 +470,6 @@ class Driver:
         self.done = True
         self.endpoints.close()
         return {}
-
-
-def _ttl(value: object) -> Ttl | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise SerializationError(f"ttl: expected null or an object, got {type(value).__name__}")
-    for key in ("secs", "nanos"):
-        if key not in value:
-            raise MissingField(f"ttl.{key}")
-    secs, nanos = value["secs"], value["nanos"]
-    if type(secs) is not int or not 0 <= secs <= 0xFFFF_FFFF_FFFF_FFFF:
-        raise SerializationError(f"ttl.secs: expected a u64, got {secs!r}")
-    if type(nanos) is not int or not 0 <= nanos < 1_000_000_000:
-        raise SerializationError(f"ttl.nanos: expected an integer in [0, 999999999], got {nanos!r}")
-    return Ttl(secs, nanos)
 
 
 def dumps(response: Response) -> bytes:

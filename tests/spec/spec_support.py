@@ -215,25 +215,7 @@ def ref_decode(vector: dict[str, Any]) -> s.Message:
 
 
 def ref_build(fields: dict[str, Any], now: str) -> s.Message:
-    b = s.Message.builder().clock(s.ManualClock(now_ns(now)))
-    if "message_type" in fields:
-        b.message_type(fields["message_type"])
-    if "source" in fields:
-        b.source(fields["source"])
-    if "target" in fields:
-        b.target(fields["target"])
-    if "payload" in fields:
-        b.payload(fields["payload"])
-    if "priority" in fields:
-        b.priority(fields["priority"])
-    if "ttl" in fields:
-        t = fields["ttl"]
-        b.ttl(None if t is None else s.Ttl(t["secs"], t["nanos"]))
-    if "correlation_id" in fields:
-        b.correlation_id(fields["correlation_id"])
-    for key, value in fields.get("metadata", {}).items():
-        b.metadata(key, value)
-    return b.build()
+    return s.build_from_fields(fields, s.ManualClock(now_ns(now)))
 
 
 def ref_order(messages: list[dict[str, Any]]) -> list[int]:
