@@ -39,7 +39,7 @@ import time
 from typing import Any
 
 import symphony_ipc as s
-from _common import HERE, Skips, make_runner, payload_of_size
+from _common import CPU_CLOCK, CPU_CLOCK_NAME, HERE, WALL_CLOCK_NAME, Skips, make_runner, payload_of_size
 from symphony_ipc.bus import BusClient, BusConfig, MessageBus
 
 POOL = 4096  # distinct messages, reused cyclically (the bus keys nothing on ids for events)
@@ -86,11 +86,11 @@ class BusRig:
         bus, msgs = self.bus, self.topic_msgs
         submit = bus.send if via_send else bus.publish
         start = self.count
-        t0 = time.perf_counter()
+        t0 = CPU_CLOCK()
         for i in range(loops):
             await submit(msgs[i % POOL])
         await bus.join()
-        dt = time.perf_counter() - t0
+        dt = CPU_CLOCK() - t0
         if self.count - start != loops:
             raise RuntimeError(f"delivered {self.count - start} of {loops}")
         return dt
@@ -100,13 +100,13 @@ class BusRig:
 
     async def _request(self, loops: int) -> float:
         bus, new_message, req = self.bus, s.new_message, s.MessageType.REQUEST
-        t0 = time.perf_counter()
+        t0 = CPU_CLOCK()
         for _ in range(loops):
             msg = new_message(req, "client", "server", PAYLOAD)
             answer = await bus.request(msg)
             if answer.header.correlation_id != msg.header.id:
                 raise RuntimeError("answered with another message")
-        return time.perf_counter() - t0
+        return CPU_CLOCK() - t0
 
 
 class QueueRig:
@@ -141,11 +141,11 @@ class QueueRig:
     async def _run(self, loops: int) -> float:
         put, items = self.queue.put, self.items
         start = self.count
-        t0 = time.perf_counter()
+        t0 = CPU_CLOCK()
         for i in range(loops):
             await put(items[i % POOL])
         await self.queue.join()
-        dt = time.perf_counter() - t0
+        dt = CPU_CLOCK() - t0
         if self.count - start != loops:
             raise RuntimeError("the queue lost items")
         return dt
@@ -250,7 +250,7 @@ def _rig(kind: type[Any]) -> Any:
 
 
 def add_benchmarks(runner: Any, skips: Skips) -> None:
-    meta = {"transport": "in-process", "subscribers": 1, "prebuilt_messages": 1}
+    meta = {"transport": "in-process", "subscribers": 1, "prebuilt_messages": 1, "clock": CPU_CLOCK_NAME}
     runner.bench_time_func(
         "bus.inproc.publish_deliver",
         lambda loops: _rig(BusRig).publish(loops, via_send=False),
@@ -264,7 +264,12 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
     runner.bench_time_func(
         "bus.inproc.request_rt",
         lambda loops: _rig(BusRig).request(loops),
-        metadata={"transport": "in-process", "api": "await MessageBus.request", "prebuilt_messages": 0},
+        metadata={
+            "transport": "in-process",
+            "api": "await MessageBus.request",
+            "prebuilt_messages": 0,
+            "clock": CPU_CLOCK_NAME,
+        },
     )
     runner.bench_time_func(
         "floor.asyncio.queue_put_get",
@@ -277,6 +282,7 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
         "payload_bytes": 200,
         "processes": "requester, node, responder",
         "responder_window": NodeRig.WINDOW,
+        "clock": WALL_CLOCK_NAME,
     }
     runner.bench_time_func(
         "bus.node.request_rt",

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 import symphony_ipc as s
-from _common import PERF_EXTRA, Skips, make_runner, timed
+from _common import CPU_CLOCK_NAME, PERF_EXTRA, Skips, make_runner, timed
 
 PAYLOAD = {"action": "start", "args": ["--fast", 3], "ok": True}
 
@@ -141,7 +141,7 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
         benches["peer.cloudevents_json_encode"] = (lambda: to_json(event), ce_meta)
         benches["peer.cloudevents_json_decode"] = (lambda: from_json(ce_json), ce_meta)
     for name, (fn, meta) in benches.items():
-        runner.bench_time_func(name, timed(fn), metadata=meta or None)
+        runner.bench_time_func(name, timed(fn), metadata={**meta, "clock": CPU_CLOCK_NAME})
 
 
 def main() -> None:

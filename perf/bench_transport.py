@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import msgspec
 
 import symphony_ipc as s
-from _common import HERE, PERF_EXTRA, Skips, compiled_floor, make_runner, payload_of_size
+from _common import HERE, PERF_EXTRA, WALL_CLOCK_NAME, Skips, compiled_floor, make_runner, payload_of_size
 
 CODEC = "msgpack"
 TRANSPORTS = ("unix", "fifo", "stdio")
@@ -373,7 +373,12 @@ def add_benchmarks(runner: Any, skips: Skips) -> None:
             )
     for label, payload in PAYLOADS.items():
         size = frame_size(payload)
-        meta = {"payload_bytes": len(msgspec.json.encode(payload)), "frame_bytes": size, "codec": CODEC}
+        meta = {
+            "payload_bytes": len(msgspec.json.encode(payload)),
+            "frame_bytes": size,
+            "codec": CODEC,
+            "clock": WALL_CLOCK_NAME,
+        }
         for tr in TRANSPORTS:
             tmeta = {**meta, "transport": tr}
             runner.bench_time_func(
