@@ -1,4 +1,4 @@
-"""Bus benchmarks: in-process throughput and request latency; the cross-process node (TODO).
+"""Bus benchmarks: in-process throughput and request latency; request/response through a bus node.
 
 Run: ``python perf/bench_bus.py -o results/bus.json`` (pyperf options apply).
 
