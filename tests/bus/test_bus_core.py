@@ -572,3 +572,31 @@ def test_core_without_arguments_uses_the_defaults() -> None:
     core = BusCore()
     assert core.config == BusConfig()
     assert (core.config.max_pending, core.config.dlq_max, core.config.max_attempts) == (10_000, 1000, 3)
+
+
+def test_answered_requests_leave_no_timer_behind() -> None:
+    """The timeout timer of an answered request is cancelled and the heap compacted: under a
+    steady stream of requests it stays about the size of the outstanding ones, and a request
+    that is not answered still times out (BUS-024)."""
+    clock = s.ManualClock()
+    core = BusCore(clock=clock)
+    core.register("req")
+    core.register("svc")
+    answers: list[s.Message | None] = []
+    for i in range(3000):
+        request = s.new_message(REQ, "req", "svc", i, clock=clock)
+        core.submit(request, waiter=answers.append, timeout_ns=10**9)
+        d = core.take("svc")
+        assert d is not None
+        assert d.message is request
+        core.settle("svc", request.header.id, True)
+        core.submit(s.new_message(RESP, "svc", "req", i, correlation_id=request.header.id, clock=clock))
+    assert [a.payload if a else None for a in answers] == list(range(3000))
+    assert len(core._timers) <= 600
+    late = s.new_message(REQ, "req", "svc", "late", clock=clock)
+    core.submit(late, waiter=answers.append, timeout_ns=10**9)
+    clock.advance(2 * 10**9)
+    assert core.poll() == 1
+    last = answers[-1]
+    assert last is not None
+    assert last.payload["code"] == "REQUEST_TIMEOUT"

@@ -443,3 +443,76 @@ def test_a_copy_that_expires_at_the_node_is_a_dead_letter() -> None:
             await pub.close()
 
     run(main)
+
+
+# ---------------------------------------------------------------- forwarding the received bytes
+
+
+def _mp_with_timestamp96(msg: s.Message) -> bytes:
+    """``msg`` in MessagePack with its timestamp in the 96-bit form: valid (COD-102, a decoder
+    accepts every form) but not what an encoder emits, so the bytes show where a copy came from."""
+    import msgspec
+
+    h = msg.header
+    ns = h.timestamp.ns
+    ts = msgspec.msgpack.Ext(-1, (ns % 10**9).to_bytes(4) + (ns // 10**9).to_bytes(8, signed=True))
+    cid = None if h.correlation_id is None else bytes.fromhex(h.correlation_id.replace("-", ""))
+    header: list[object] = [bytes.fromhex(h.id.replace("-", "")), cid, h.message_type.value, h.source]
+    header += [h.target, ts, None, h.priority, [1, 0]]
+    return msgspec.msgpack.encode([header, msg.payload, msg.metadata])
+
+
+def test_copies_are_the_received_msgpack_bytes_and_encoded_for_json() -> None:
+    """BUS-003: a copy is the message unchanged; to a MessagePack connection the node writes the
+    bytes it received (no second encoding), to a JSON connection it encodes the message."""
+
+    async def main() -> None:
+        async with node() as (n, address):
+            mp = await connect(address, codecs=("msgpack",))
+            js = await Raw.open(address)
+            codec: s.Codec
+            for conn, eid, codec in ((mp, "m", "msgpack"), (js.conn, "j", "json")):
+                reg = s.new_message(REQ, eid, "bus:system", {"op": "register", "window": 4})
+                await conn.send_frame(s.encode(reg, codec))
+                assert s.decode(await conn.recv_frame(5), codec).payload == {"endpoint": eid, "window": 4}
+            await js.control("j", "subscribe", topic="t")
+            await mp.send_frame(
+                s.encode(s.new_message(REQ, "m", "bus:system", {"op": "subscribe", "topic": "t"}), "msgpack")
+            )
+            await mp.recv_frame(5)
+            sent = s.new_message(EV, "m", "topic:t", {"x": [1, 2]}, metadata={"k": "v"})
+            frame = _mp_with_timestamp96(sent)
+            assert s.decode(frame, "msgpack") == sent
+            assert frame != s.encode(sent, "msgpack")
+            await mp.send_frame(frame)
+            assert await mp.recv_frame(5) == frame  # the very bytes
+            assert await js.recv() == sent  # encoded for JSON, equal
+            await mp.send_frame(s.encode(ack_of("m", sent.header.id), "msgpack"))
+            await js.send(ack_of("j", sent.header.id))
+            assert (await js.control("j", "ping")).payload == {}
+            assert sent.header.id not in n.wire.raw  # acknowledged: the bytes are gone
+            await mp.close()
+            await js.conn.close()
+
+    run(main)
+
+
+def test_wire_cache_is_bounded_and_keyed_by_the_message_object() -> None:
+    from symphony_ipc.bus._node import _Wire
+
+    wire = _Wire(max_entries=3, max_bytes=100)
+    msgs = [s.new_message(EV, "a", "b", i) for i in range(5)]
+    for m in msgs:
+        wire.put(m, b"x" * 10)
+    assert [wire.get(m) for m in msgs] == [None, None, b"x" * 10, b"x" * 10, b"x" * 10]
+    twin = s.Message(msgs[4].header, msgs[4].payload, msgs[4].metadata)  # equal, another object
+    assert wire.get(twin) is None
+    wire.drop(twin)  # not the stored one: kept
+    assert wire.get(msgs[4]) == b"x" * 10
+    wire.drop(msgs[4])
+    assert wire.get(msgs[4]) is None
+    big = s.new_message(EV, "a", "b", None)
+    wire.put(big, b"y" * 95)  # over max_bytes with the others: they go, oldest first
+    assert wire.get(big) == b"y" * 95
+    assert wire.get(msgs[3]) is None
+    assert len(wire.raw) == 1

@@ -281,7 +281,7 @@ class _Endpoint:
 
 
 class _Outstanding:
-    __slots__ = ("deadline", "request", "requester", "target", "waiter")
+    __slots__ = ("deadline", "request", "requester", "target", "timer", "waiter")
 
     def __init__(self, request: Message, requester: _Endpoint, deadline: int, waiter: Waiter | None) -> None:
         self.request = request
@@ -289,6 +289,7 @@ class _Outstanding:
         self.target = request.header.target
         self.deadline = deadline
         self.waiter = waiter
+        self.timer: TimerHandle | None = None
 
 
 class TimerHandle:
@@ -384,6 +385,7 @@ class BusCore:
         self._outstanding: dict[str, _Outstanding] = {}
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._timer_seq = 0
+        self._timers_dropped = 0  # cancelled by _drop_timer and still in the heap
         self._dlq: deque[DeadLetter] = deque(maxlen=self.config.dlq_max)
         self._history: deque[Message] = deque(maxlen=self.config.history_max)
         self._accepted = 0
@@ -430,11 +432,13 @@ class BusCore:
         for rid, o in list(self._outstanding.items()):
             if o.requester is ep:
                 del self._outstanding[rid]
+                self._drop_timer(o.timer)
                 if o.waiter is not None:
                     o.waiter(None)
         for rid, o in list(self._outstanding.items()):
             if o.target == endpoint_id:
                 del self._outstanding[rid]
+                self._drop_timer(o.timer)
                 self._answer(o, ErrorCode.ENDPOINT_CLOSED, f"endpoint {endpoint_id!r} left before answering")
         flying = list(ep.inflight.values())
         if ep.current is not None:
@@ -734,6 +738,7 @@ class BusCore:
         for r in recipients:
             if answers is not None and r is answers.requester:
                 del self._outstanding[answers.request.header.id]
+                self._drop_timer(answers.timer)
                 r.reserved -= 1
                 if answers.waiter is not None:
                     self._delivered += 1
@@ -757,7 +762,7 @@ class BusCore:
             self._outstanding[h.id] = o
             requester.reserved += 1
             rid = h.id
-            self.call_at(deadline + 1, lambda: self._time_out(rid, o))
+            o.timer = self.call_at(deadline + 1, lambda: self._time_out(rid, o))
 
     def _room_after_sweep(self, ep: _Endpoint, need: int) -> bool:
         """Dead-letter the endpoint's expired queued copies in delivery order (BUS-035)."""
@@ -781,6 +786,20 @@ class BusCore:
         self._timer_seq += 1
         heapq.heappush(self._timers, (due_ns, self._timer_seq, handle))
         return handle
+
+    def _drop_timer(self, handle: TimerHandle | None) -> None:
+        """Cancel a request's timeout timer once the request is settled. The heap is rebuilt
+        without the cancelled timers when they are most of it, as asyncio does: answered requests
+        would otherwise keep their timer (and the request) in the heap for the whole timeout."""
+        if handle is None or handle.cancelled:
+            return
+        handle.cancelled = True
+        self._timers_dropped += 1
+        timers = self._timers
+        if self._timers_dropped > 256 and self._timers_dropped * 2 > len(timers):
+            timers[:] = [t for t in timers if not t[2].cancelled]
+            heapq.heapify(timers)
+            self._timers_dropped = 0
 
     def next_due(self) -> int | None:
         """The instant of the earliest live timer (for shells that sleep until then)."""

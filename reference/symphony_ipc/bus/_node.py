@@ -18,6 +18,10 @@ unacknowledged; a connection that ends takes its endpoints with it (BUS-037).
 Frames are handled in the transport's reader callback, in arrival order, with no task switch per
 frame; a submission that must wait for room (BUS-035) parks the connection's later frames until it
 is settled, so one connection's submissions are accepted or refused in the order they were sent.
+
+A copy is written as the MessagePack bytes the node received for it when it has them (a delivery
+is the message unchanged, BUS-003, so the sender's encoding is one): :class:`_Wire` keeps them for
+the accepted submissions until the copy is acknowledged or the answer written, within a bound.
 """
 
 from __future__ import annotations
@@ -67,6 +71,49 @@ def _topic(payload: dict[str, Any]) -> str:
     if not isinstance(topic, str):
         raise InvalidOperation(f"the op needs a topic name (a string), got {topic!r}", field="topic")
     return topic
+
+
+class _Wire:
+    """The received MessagePack bytes of accepted messages, by message id, so that the node
+    forwards them instead of encoding the message again.
+
+    An entry goes when its copy is acknowledged or its answer written; the oldest go first past
+    ``max_entries`` entries or ``max_bytes`` bytes (a message that is never delivered, a copy
+    delivered twice: it is then encoded, as without the cache). An entry is used only for the very
+    message object it was stored with, so two messages with one id cannot be mixed up.
+    """
+
+    __slots__ = ("_bytes", "_order", "max_bytes", "max_entries", "raw")
+
+    def __init__(self, max_entries: int = 16_384, max_bytes: int = 64 << 20) -> None:
+        self.raw: dict[str, tuple[Message, bytes]] = {}
+        self._order: deque[tuple[str, bytes]] = deque()
+        self._bytes = 0
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+
+    def put(self, msg: Message, frame: bytes) -> None:
+        mid = msg.header.id
+        self.raw[mid] = (msg, frame)
+        order = self._order
+        order.append((mid, frame))
+        self._bytes += len(frame)
+        while len(order) > self.max_entries or self._bytes > self.max_bytes:
+            old, data = order.popleft()
+            self._bytes -= len(data)
+            entry = self.raw.get(old)
+            if entry is not None and entry[1] is data:
+                del self.raw[old]
+
+    def drop(self, msg: Message) -> None:
+        """Forget ``msg``'s bytes (it was refused)."""
+        entry = self.raw.get(msg.header.id)
+        if entry is not None and entry[0] is msg:
+            del self.raw[msg.header.id]
+
+    def get(self, msg: Message) -> bytes | None:
+        entry = self.raw.get(msg.header.id)
+        return entry[1] if entry is not None and entry[0] is msg else None
 
 
 class _Remote:
@@ -147,6 +194,21 @@ class NodeConnection:
         if len(self._out) == 1:
             self._loop.call_soon(self._flush)
 
+    def _forward(self, msg: Message, wire: _Wire, last: bool) -> None:
+        """Queue a copy of an accepted message: the bytes it arrived as when the node has them and
+        this connection speaks MessagePack too, else encoded. ``last``: the bytes are not needed
+        any more (an answer, written once)."""
+        if self.dead:
+            return
+        frame = wire.get(msg) if self.codec == "msgpack" else None
+        if frame is None:
+            frame = encode(msg, self.codec)
+        elif last:
+            del wire.raw[msg.header.id]
+        self._out.append(frame)
+        if len(self._out) == 1:
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         from ..transport import TransportError
 
@@ -195,7 +257,7 @@ class NodeConnection:
         window, unacknowledged (the bus counted it delivered, as an awaiting requester's answer in
         one process, BUS-022). ``None``: the requester left, the request was cancelled."""
         if answer is not None:
-            self._write(answer)
+            self._forward(answer, self.node.wire, True)
 
     def refuse(self, request: Message, err: ProtocolError) -> None:
         self.reply(request, _ERROR, err.to_dict())
@@ -216,13 +278,14 @@ class NodeConnection:
         if rem.closed or self.dead:
             return
         core = self.bus.core
+        wire = self.node.wire
         while rem.flying < rem.window and not self._blocked:
             d = core.take(rem.id)
             if d is None:
                 core.set_wake(rem.id, lambda: self._wake(rem))
                 return
             rem.flying += 1
-            self._write(d.message)
+            self._forward(d.message, wire, False)
             if self.dead:
                 return
 
@@ -253,7 +316,7 @@ class NodeConnection:
         elif target == SYSTEM_SOURCE:
             self._control(msg)
         else:
-            self._submit(msg)
+            self._submit(msg, payload)
 
     def _ack(self, msg: Message) -> None:
         h = msg.header
@@ -273,10 +336,12 @@ class NodeConnection:
         except ProtocolError as e:
             self.refuse(msg, e)
             return
+        if ok:
+            self.node.wire.raw.pop(h.correlation_id, None)
         rem.flying -= 1
         self._pump(rem)
 
-    def _submit(self, msg: Message) -> None:
+    def _submit(self, msg: Message, frame: bytes) -> None:
         h = msg.header
         meta = msg.metadata
         if meta and REPLY_KEY in meta:
@@ -295,10 +360,15 @@ class NodeConnection:
         core = bus.core
         no_wait = core.config.backpressure_timeout_ns == 0
         waiter = self._answer if h.message_type is _REQUEST else None
+        wire = self.node.wire if self.codec == "msgpack" else None
+        if wire is not None:  # before the submission: an answer is written within it
+            wire.put(msg, frame)
         try:
             core.submit(msg, final=no_wait, waiter=waiter)
         except Backpressure as e:
             if no_wait:
+                if wire is not None:
+                    wire.drop(msg)
                 self.refuse(msg, e)
                 return
             self._backlog = deque()
@@ -309,6 +379,8 @@ class NodeConnection:
                 self._tasks.add(self._room_task)
                 self._room_task.add_done_callback(self._tasks.discard)
         except ProtocolError as e:
+            if wire is not None:
+                wire.drop(msg)
             self.refuse(msg, e)
         else:
             if h.message_type is _REQUEST:
@@ -417,6 +489,7 @@ class BusNode:
         self.rate = rate
         self.owners: dict[str, NodeConnection] = {}
         self.connections: set[NodeConnection] = set()
+        self.wire = _Wire()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, conn: Transport) -> None:
