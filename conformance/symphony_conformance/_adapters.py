@@ -181,20 +181,25 @@ class ReferenceImplementation:
         out["frames"] = [bytes.fromhex(h) for h in out["frames"]]
         return out
 
-    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+    def listen(
+        self, scheme: str, security: Mapping[str, Any] | None = None, *, role: str = "echo"
+    ) -> Endpoint:
         """An echo endpoint in this process (a background thread's event loop); stdio: a child.
-        ``security``: the limits of spec/security.md it enforces (profile ``security``)."""
+        ``security``: the limits of spec/security.md it enforces (profile ``security``); ``role``
+        ``bus-node``: a bus node (``symphony_ipc.bus.BusNode``, profile ``bus-node``) instead."""
         import os
 
-        from symphony_ipc._driver import EchoEndpoints
+        from symphony_ipc._driver import ROLES, EchoEndpoints
 
         if scheme not in TRANSPORTS:
             raise ImplSkipped(f"no echo endpoint on {scheme!r}")
+        if role not in ROLES:
+            raise ImplSkipped(f"no listen role {role!r}")
         if security and scheme == "stdio":
             raise ImplSkipped("a stdio endpoint serves the one parent that spawned it: no security settings")
         if self._endpoints is None:
             self._endpoints = EchoEndpoints()
-        address = self._endpoints.listen(scheme, security=security)
+        address = self._endpoints.listen(scheme, security=security, role=role)
         return Endpoint(address, None if scheme == "stdio" else os.getpid())
 
     def transport_makers(self, directory: str) -> dict[str, TransportMaker]:
@@ -221,8 +226,9 @@ class ReferenceImplementation:
 class EndpointImplementation:
     """``--endpoint ADDRESS``: a running server under test through its address alone.
 
-    It declares the profile ``transport`` on the address's scheme and nothing else: the suite runs
-    the raw wire checks against the address; every other operation is declined.
+    It declares the profiles ``transport`` and ``bus-node`` on the address's scheme and nothing
+    else: the suite runs the raw wire checks of the selected profile (``--profile bus-node``: the
+    server is a bus node) against the address; every other operation is declined.
     """
 
     def __init__(self, address: str) -> None:
@@ -238,14 +244,17 @@ class EndpointImplementation:
             version="",
             language="unknown",
             spec_version="",
-            capabilities=Capabilities(frozenset({"transport"}), frozenset(), frozenset({scheme})),
+            capabilities=Capabilities(frozenset({"transport", "bus-node"}), frozenset(), frozenset({scheme})),
         )
 
     @property
     def info(self) -> ImplInfo:
         return self._info
 
-    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+    def listen(
+        self, scheme: str, security: Mapping[str, Any] | None = None, *, role: str = "echo"
+    ) -> Endpoint:
+        """The address under test whatever the ``role``: ``--profile`` says what the server is."""
         if scheme != self.scheme:
             raise ImplSkipped(f"the endpoint under test is on {self.scheme}:")
         if security:

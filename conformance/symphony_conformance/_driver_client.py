@@ -599,10 +599,15 @@ class ExecImplementation:
             out["error"] = result["error"]
         return out
 
-    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+    def listen(
+        self, scheme: str, security: Mapping[str, Any] | None = None, *, role: str = "echo"
+    ) -> Endpoint:
         """Ask for an echo endpoint on ``scheme`` (with the limits ``security``, profile
-        ``security``); it lives as long as the current process."""
+        ``security``; ``role`` ``bus-node``: a bus node, profile ``bus-node``); it lives as long as
+        the current process."""
         fields: dict[str, Any] = {"scheme": scheme}
+        if role != "echo":
+            fields["role"] = role
         if security:
             fields["security"] = dict(security)
         result = self._operation("listen", fields)
@@ -775,7 +780,7 @@ class ExecImplementation:
                 declared = self.info.capabilities.profiles
                 needed = _profiles_needed(cmd, fields)
                 if cmd == "listen" and fields["scheme"] in self.info.capabilities.transports:
-                    needed = {"transport"}  # a declared scheme
+                    needed = {"bus-node" if fields.get("role") == "bus-node" else "transport"}
                 if needed and needed <= declared:
                     raise self._broken(
                         _Failure(

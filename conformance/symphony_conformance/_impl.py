@@ -25,10 +25,12 @@ PROFILES: tuple[str, ...] = (
     "transport",
     "security",
     "bus",
+    "bus-node",
 )
 CODECS: tuple[str, ...] = ("json", "msgpack")
-#: Transports an implementation may offer an echo endpoint on (``capabilities.transports``): the
-#: schemes the harness's raw wire client opens (spec/transport.md section 4).
+#: Transports an implementation may offer an echo endpoint (and, profile ``bus-node``, a bus node)
+#: on (``capabilities.transports``): the schemes the harness's raw wire client opens
+#: (spec/transport.md section 4).
 TRANSPORTS: tuple[str, ...] = ("unix", "fifo", "stdio")
 
 MessageData = dict[str, Any]
@@ -181,11 +183,16 @@ class TransportImplementation(Protocol):
         (a code) when it refused (docs/vectors-format.md, operation ``handshake``)."""
         ...
 
-    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+    def listen(
+        self, scheme: str, security: Mapping[str, Any] | None = None, *, role: str = "echo"
+    ) -> Endpoint:
         """Start an echo endpoint on ``scheme`` (one of ``capabilities.transports``) and return its
         address; it runs until :meth:`Implementation.close`. Raise :class:`ImplSkipped` for a
         scheme it does not offer. ``security`` (profile ``security``): the limits it enforces, the
-        driver's ``listen`` member of the same name (``SecurityConfig.to_wire``)."""
+        driver's ``listen`` member of the same name (``SecurityConfig.to_wire``). ``role``
+        ``bus-node`` (profile ``bus-node``): a bus node of spec/bus.md section 14 with the default
+        limits instead of an echo endpoint (an implementation whose ``listen`` takes no ``role``
+        declines the bus-node checks)."""
         ...
 
 

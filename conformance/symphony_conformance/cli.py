@@ -67,16 +67,18 @@ def _isolated_environment() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _selected_profiles(requested: Sequence[str], *, transport_only: bool = False) -> list[str]:
+def _selected_profiles(
+    requested: Sequence[str], *, transport_only: bool = False, endpoint: bool = False
+) -> list[str]:
     from ._adapters import driven_profiles
 
     testable = driven_profiles()
     if transport_only:  # --transport / --endpoint: checked by the profiles transport and security
-        wire = ("transport", "security")
+        wire = ("transport", "security", "bus-node") if endpoint else ("transport", "security")
         if requested and not set(requested) <= set(wire):
             raise HarnessError(
-                "--transport and --endpoint are checked by the profiles transport and security: "
-                "add --profile transport or --profile security"
+                "--transport and --endpoint are checked by the profiles transport and security "
+                "(and a bus node's --endpoint by bus-node): add --profile transport or --profile security"
             )
         return [p for p in wire if p in requested] if requested else ["transport"]
     if not requested:
@@ -222,7 +224,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     except UnknownProfileError as e:
         raise HarnessError(f"--hypothesis-profile: {e}") from None
     plugged = _preflight_transport(args)
-    profiles = _selected_profiles(args.profile, transport_only=bool(plugged))
+    profiles = _selected_profiles(args.profile, transport_only=bool(plugged), endpoint="endpoint" in plugged)
     try:
         _spec.requirements()
         vectors = load_vectors(Path(args.vectors) if args.vectors else None)
@@ -457,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDRESS",
         help="profile transport: check the server running at ADDRESS (unix:PATH, fifo:DIR, "
-        "'stdio:COMMAND ...') on the wire alone",
+        "'stdio:COMMAND ...') on the wire alone (with --profile bus-node: a bus node's address)",
     )
 
     lst = sub.add_parser("list", help="list the profiles and requirements (with their vector counts)")

@@ -47,8 +47,9 @@ PROFILES: Final = (
     "transport",
     "security",
     "bus",
+    "bus-node",
 )
-#: The schemes ``listen`` serves an echo endpoint on.
+#: The schemes ``listen`` serves an echo endpoint (or, ``role`` bus-node, a bus node) on.
 TRANSPORTS: Final = ("unix", "fifo", "stdio")
 
 Response = dict[str, Any]
@@ -93,9 +94,15 @@ def _wire_error(code: str, message: str) -> dict[str, Any]:
     return {"code": code, "category": category, "recoverable": recoverable, "message": message}
 
 
-def stdio_address() -> str:
-    """The address of the reference's stdio echo endpoint: a child serving on its stdin/stdout."""
-    command = [sys.executable, "-m", "symphony_ipc.cli", "serve", "--echo", "--listen", "stdio"]
+#: What ``listen`` serves: an echo endpoint (profile transport) or a bus node (profile bus-node).
+ROLES: Final = ("echo", "bus-node")
+
+
+def stdio_address(role: str = "echo") -> str:
+    """The address of the reference's stdio echo endpoint (or bus node): a child serving on its
+    stdin/stdout."""
+    echo = ["--echo"] if role == "echo" else []
+    command = [sys.executable, "-m", "symphony_ipc.cli", "serve", *echo, "--listen", "stdio"]
     return "stdio:" + shlex.join(command)
 
 
@@ -116,13 +123,22 @@ class EchoEndpoints:
         self._tasks: list[asyncio.Task[None]] = []
         self._count = 0
 
-    def listen(self, scheme: str, timeout: float = 10.0, security: Mapping[str, Any] | None = None) -> str:
+    def listen(
+        self,
+        scheme: str,
+        timeout: float = 10.0,
+        security: Mapping[str, Any] | None = None,
+        role: str = "echo",
+    ) -> str:
         """Start an echo endpoint on ``scheme`` (one of :data:`TRANSPORTS`); return its address.
-        ``security``: the limits of spec/security.md (``security.settings_from_config``)."""
+        ``security``: the limits of spec/security.md (``security.settings_from_config``).
+        ``role`` ``bus-node``: a bus node (spec/bus.md section 14, default limits) instead."""
         if scheme not in TRANSPORTS:
             raise ValueError(f"no echo endpoint on {scheme!r}; schemes: {', '.join(TRANSPORTS)}")
+        if role not in ROLES:
+            raise ValueError(f"no listen role {role!r}; roles: {', '.join(ROLES)}")
         if scheme == "stdio":
-            return stdio_address()
+            return stdio_address(role)
         import asyncio
 
         with self._lock:
@@ -131,7 +147,8 @@ class EchoEndpoints:
             self._count += 1
             name = f"e{self._count}.sock" if scheme == "unix" else f"e{self._count}"
             address = f"{scheme}:{os.path.join(self._dir, name)}"
-        asyncio.run_coroutine_threadsafe(self._serve(address, security), loop).result(timeout)
+        serve = self._serve_node if role == "bus-node" else self._serve
+        asyncio.run_coroutine_threadsafe(serve(address, security), loop).result(timeout)
         return address
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
@@ -159,6 +176,19 @@ class EchoEndpoints:
         listener = await listen(address, security=policy, handshake_timeout=handshake_timeout)
         self._listeners.append(listener)
         self._tasks.append(asyncio.get_running_loop().create_task(serve_echo(listener, rate=rate)))
+
+    async def _serve_node(self, address: str, security: Mapping[str, Any] | None = None) -> None:
+        import asyncio
+
+        from .bus import BusNode
+        from .security import settings_from_config
+        from .transport import listen
+
+        policy, handshake_timeout, rate = settings_from_config(security)
+        listener = await listen(address, security=policy, handshake_timeout=handshake_timeout)
+        self._listeners.append(listener)
+        node = BusNode(rate=rate)
+        self._tasks.append(asyncio.get_running_loop().create_task(node.serve(listener)))
 
     async def _stop(self) -> None:
         import asyncio
@@ -368,12 +398,15 @@ class Driver:
 
     def _listen(self, req: Mapping[str, Any]) -> dict[str, Any]:
         scheme = req["scheme"]
+        role = req.get("role", "echo")
+        if role not in ROLES:
+            raise _Errored(f"listen: unknown role {role!r} (roles: {', '.join(ROLES)})")
         if scheme not in TRANSPORTS:
-            raise _Skipped(f"no echo endpoint on {scheme!r} (offered: {', '.join(TRANSPORTS)})")
+            raise _Skipped(f"no endpoint on {scheme!r} (offered: {', '.join(TRANSPORTS)})")
         security = req.get("security")
         if security and scheme == "stdio":
             raise _Skipped("a stdio endpoint serves the one parent that spawned it: no security settings")
-        address = self.endpoints.listen(scheme, security=security)
+        address = self.endpoints.listen(scheme, security=security, role=role)
         return {"address": address} if scheme == "stdio" else {"address": address, "pid": os.getpid()}
 
     # ------------------------------------------------------------ the profile bus
