@@ -117,7 +117,7 @@ def test_control_answers_and_errors() -> None:
             raw = await Raw.open(address)
             ok = await raw.control("r1", "register", window=3)
             assert ok.header.message_type is RESP
-            assert ok.payload == {"endpoint": "r1", "window": 3}
+            assert ok.payload == {"endpoint": "r1", "window": 3, "answer_acks": False}
             cases: list[tuple[str, str, dict[str, Any], str]] = [
                 ("r1", "register", {}, "INVALID_OPERATION"),  # registered already (BUS-038)
                 ("topic:x", "register", {}, "INVALID_ENDPOINT_ID"),  # reserved (BUS-002)
@@ -474,7 +474,7 @@ def test_copies_are_the_received_msgpack_bytes_and_encoded_for_json() -> None:
             for conn, eid, codec in ((mp, "m", "msgpack"), (js.conn, "j", "json")):
                 reg = s.new_message(REQ, eid, "bus:system", {"op": "register", "window": 4})
                 await conn.send_frame(s.encode(reg, codec))
-                assert s.decode(await conn.recv_frame(5), codec).payload == {"endpoint": eid, "window": 4}
+                assert s.decode(await conn.recv_frame(5), codec).payload["window"] == 4
             await js.control("j", "subscribe", topic="t")
             await mp.send_frame(
                 s.encode(s.new_message(REQ, "m", "bus:system", {"op": "subscribe", "topic": "t"}), "msgpack")
@@ -516,3 +516,94 @@ def test_wire_cache_is_bounded_and_keyed_by_the_message_object() -> None:
     assert wire.get(big) == b"y" * 95
     assert wire.get(msgs[3]) is None
     assert len(wire.raw) == 1
+
+
+# ---------------------------------------------------------------- NODE-010: answers acknowledge
+
+
+def test_an_answer_acknowledges_the_request_for_an_answer_acks_endpoint() -> None:
+    """NODE-010: registered with answer_acks, an endpoint's Response acknowledges the Request copy
+    it answers (the next copy follows at window 1, a later ack of it is refused); without it,
+    the copy stays in flight until acknowledged; a non-boolean answer_acks is refused."""
+
+    async def main() -> None:
+        async with node() as (n, address):
+            raw = await Raw.open(address)
+            bad = await raw.control("svc", "register", window=1, answer_acks="yes")
+            assert bad.payload["code"] == "INVALID_OPERATION"
+            ok = await raw.control("svc", "register", window=1, answer_acks=True)
+            assert ok.payload == {"endpoint": "svc", "window": 1, "answer_acks": True}
+            assert (await raw.control("old", "register", window=1)).payload["answer_acks"] is False
+            cli = await BusClient.connect(address, "cli")
+            for target in ("svc", "old"):
+                r1 = s.new_message(REQ, "cli", target, 1)
+                r2 = s.new_message(REQ, "cli", target, 2)
+                waiting = [asyncio.create_task(cli._await(r, 10)) for r in (r1, r2)]
+                got = await raw.recv()
+                assert got == r1
+                await raw.send(s.new_message(RESP, target, "cli", "one", correlation_id=r1.header.id))
+                assert (await waiting[0]).payload == "one"
+                if target == "svc":  # acknowledged by the answer: the second copy comes
+                    assert await raw.recv() == r2
+                    late = ack_of("svc", r1.header.id)
+                    await raw.send(late)
+                    refusal = await raw.recv()
+                    assert refusal.header.correlation_id == late.header.id
+                    assert refusal.payload["code"] == "INVALID_OPERATION"
+                else:  # still in flight: nothing more until the acknowledgement
+                    assert (await raw.control("old", "ping")).payload == {}
+                    assert n.bus.core.in_flight("old", r1.header.id) == r1
+                    await raw.send(ack_of("old", r1.header.id))
+                    assert await raw.recv() == r2
+                await raw.send(s.new_message(RESP, target, "cli", "two", correlation_id=r2.header.id))
+                assert (await waiting[1]).payload == "two"
+            await raw.send(ack_of("old", r2.header.id))
+            assert (await raw.control("old", "ping")).payload == {}
+            stats = (await raw.control("old", "stats")).payload["stats"]
+            assert stats["pending"] == 0
+            assert stats["delivered"] == 8  # four request copies, four answers
+            await cli.close()
+            await raw.conn.close()
+
+    run(main)
+
+
+def test_bus_client_serve_sends_no_acknowledgement_for_answered_requests() -> None:
+    """NODE-010 in the client: serve() answers acknowledge; a handler that raises still sends
+    bus.ack = false, and the node retries the copy (BUS-031)."""
+
+    async def main() -> None:
+        async with node() as (_, address):
+            svc = await BusClient.connect(address, "svc", prefetch=8)
+            assert svc.answer_acks
+            acks: list[bool] = []
+            send_ack = svc._ack
+
+            def ack(mid: str, ok: bool) -> None:
+                acks.append(ok)
+                send_ack(mid, ok)
+
+            svc._ack = ack  # type: ignore[assignment,method-assign]
+            calls = 0
+
+            def handler(m: s.Message) -> Any:
+                nonlocal calls
+                calls += 1
+                if calls == 3:
+                    raise RuntimeError("the third call fails")
+                return m.payload
+
+            serving = asyncio.create_task(svc.serve(handler))
+            cli = await BusClient.connect(address, "cli")
+            answers = await asyncio.gather(*(cli.request("svc", i, timeout=10) for i in range(20)))
+            assert [a.payload for a in answers] == list(range(20))
+            assert acks == [False]  # only the failed attempt was acknowledged by a message
+            stats = await cli.stats()
+            assert stats["pending"] == 0
+            assert stats["failed"] == 1
+            assert stats["delivered"] == 40
+            serving.cancel()
+            await cli.close()
+            await svc.close()
+
+    run(main)

@@ -84,6 +84,8 @@ class BusClient:
         self._deadlines: dict[str, float] = {}  # request id -> when _await gives up (loop time)
         self._sweeper: asyncio.TimerHandle | None = None
         self._blocked = False  # the output was over its high-water mark at the last write
+        #: the node took ``answer_acks`` (NODE-010): an answer from serve() acknowledges its request
+        self.answer_acks = False
 
     # ---------------------------------------------------------------- connecting
 
@@ -106,7 +108,8 @@ class BusClient:
         client = cls(conn, endpoint_id, prefetch)
         client._start()
         try:
-            await client.control("register", window=0)
+            result = await client.control("register", window=0, answer_acks=True)
+            client.answer_acks = result.get("answer_acks") is True  # a node before NODE-010: False
         except BaseException:
             await client.close()
             raise
@@ -394,6 +397,8 @@ class BusClient:
                 ok = False
             if ok and msg.header.message_type is _REQUEST:
                 await self.respond(msg, result)
+                if self.answer_acks:  # the response acknowledged the request (NODE-010)
+                    needs_ack = False
             if needs_ack:
                 self._ack(msg.header.id, ok)
             done += 1

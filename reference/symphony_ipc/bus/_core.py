@@ -879,6 +879,12 @@ class BusCore:
             return Delivery(msg, entry[1] + 1)
         return None
 
+    def in_flight(self, endpoint_id: str, message_id: str) -> Message | None:
+        """The copy with id ``message_id`` in flight to the endpoint (taken, not settled), or ``None``."""
+        ep = self._endpoints.get(endpoint_id)
+        entry = ep.inflight.get(message_id) if ep is not None else None
+        return entry[0] if entry is not None else None
+
     def receive(self, endpoint_id: str) -> Message | None:
         """Pull mode, taking is acknowledging (BUS-030): the next message, delivered, or ``None``."""
         d = self.take(endpoint_id)

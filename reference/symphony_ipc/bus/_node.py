@@ -7,7 +7,8 @@ node's wire protocol is spec/bus.md section 14:
   (``register``, ``unregister``, ``subscribe``, ``unsubscribe``, ``window``, ``ping``, ``stats``,
   ``dead_letters``); the node answers it with a ``Response`` (the result object) or an ``Error``
   (the error wire form) from ``bus:system``, ``correlation_id`` = the request's id;
-* an **acknowledgement** is an ``Event`` to ``bus:ack`` (spec/bus.md section 1);
+* an **acknowledgement** is an ``Event`` to ``bus:ack`` (spec/bus.md section 1) — or, for an
+  endpoint registered with ``answer_acks`` (NODE-010), its answer to a request copy in flight;
 * anything else is a **submission** to the bus, from an endpoint the connection registered.
 
 The node's own answers to a connection (control responses, refusals) carry the metadata
@@ -119,11 +120,12 @@ class _Wire:
 class _Remote:
     """An endpoint registered by a connection: its window and copies in flight."""
 
-    __slots__ = ("closed", "flying", "id", "scheduled", "window")
+    __slots__ = ("answer_acks", "closed", "flying", "id", "scheduled", "window")
 
-    def __init__(self, eid: str, window: int) -> None:
+    def __init__(self, eid: str, window: int, answer_acks: bool = False) -> None:
         self.id = eid
         self.window = window
+        self.answer_acks = answer_acks  # NODE-010: its answers acknowledge the requests they answer
         self.flying = 0
         self.scheduled = False
         self.closed = False
@@ -347,7 +349,8 @@ class NodeConnection:
         if meta and REPLY_KEY in meta:
             self.refuse(msg, InvalidOperation(f"the metadata key {REPLY_KEY} is the node's own (NODE-003)"))
             return
-        if h.source not in self.endpoints:
+        rem = self.endpoints.get(h.source)
+        if rem is None:
             self.refuse(
                 msg,
                 InvalidOperation(
@@ -358,8 +361,11 @@ class NodeConnection:
             return
         bus = self.bus
         core = bus.core
+        mtype = h.message_type
+        if rem.answer_acks and (mtype is _RESPONSE or mtype is _ERROR) and h.correlation_id is not None:
+            self._settle_answered(rem, h.correlation_id)
         no_wait = core.config.backpressure_timeout_ns == 0
-        waiter = self._answer if h.message_type is _REQUEST else None
+        waiter = self._answer if mtype is _REQUEST else None
         wire = self.node.wire if self.codec == "msgpack" else None
         if wire is not None:  # before the submission: an answer is written within it
             wire.put(msg, frame)
@@ -383,8 +389,19 @@ class NodeConnection:
                 wire.drop(msg)
             self.refuse(msg, e)
         else:
-            if h.message_type is _REQUEST:
+            if mtype is _REQUEST:
                 bus._arm()
+
+    def _settle_answered(self, rem: _Remote, request_id: str) -> None:
+        """NODE-010: the answer acknowledges the Request copy in flight to ``rem`` that it answers."""
+        core = self.bus.core
+        copy = core.in_flight(rem.id, request_id)
+        if copy is None or copy.header.message_type is not _REQUEST:
+            return
+        core.settle(rem.id, request_id, True)
+        self.node.wire.raw.pop(request_id, None)
+        rem.flying -= 1
+        self._pump(rem)
 
     async def _wait_for_room(self) -> None:
         """BUS-035/036: wait for room (up to the backpressure timeout), then handle the parked
@@ -435,10 +452,13 @@ class NodeConnection:
 
     def _op_register(self, eid: str, p: dict[str, Any]) -> dict[str, Any]:
         window = _window(p.get("window"), self.node.default_window)
+        answer_acks = p.get("answer_acks", False)
+        if type(answer_acks) is not bool:
+            raise InvalidOperation(f"answer_acks must be a boolean, got {answer_acks!r}", field="answer_acks")
         self.bus.register(eid)  # BUS-002, BUS-038: INVALID_ENDPOINT_ID, INVALID_OPERATION
-        self.endpoints[eid] = _Remote(eid, window)
+        self.endpoints[eid] = _Remote(eid, window, answer_acks)
         self.node.owners[eid] = self
-        return {"endpoint": eid, "window": window}
+        return {"endpoint": eid, "window": window, "answer_acks": answer_acks}
 
     def _op_unregister(self, eid: str, p: dict[str, Any]) -> dict[str, Any]:
         self._drop(self._own(eid))
