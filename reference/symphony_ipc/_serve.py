@@ -108,13 +108,12 @@ def run_command(args: argparse.Namespace) -> int:
 async def echo(conn: Transport, rate: RateLimit | None = None) -> None:
     """Echo frames until the peer leaves, then close.
 
-    A :class:`StreamConnection` answers from its reader callback (no task switch per frame); when
-    the peer does not read, reading pauses until the output drains (TRN-013). With ``rate`` a frame
-    over the connection's limit is answered with a ``RATE_LIMITED`` error message instead
-    (spec/security.md ROB-007).
+    A :class:`StreamConnection` over file descriptors is served by a thread of its own with
+    blocking system calls (:meth:`StreamConnection.serve_in_thread`: no event-loop iteration per
+    frame); while the peer does not read, reading stops (TRN-013). With ``rate`` a frame over the
+    connection's limit is answered with a ``RATE_LIMITED`` error message instead (spec/security.md
+    ROB-007).
     """
-    import asyncio
-
     from .security import rate_limited_reply
     from .transport import StreamConnection, TransportError
 
@@ -126,34 +125,11 @@ async def echo(conn: Transport, rate: RateLimit | None = None) -> None:
         return rate_limited_reply(payload, conn.codec, bucket.retry_after())
 
     try:
-        if not isinstance(conn, StreamConnection):
+        if isinstance(conn, StreamConnection):
+            await conn.serve_in_thread(answer)
+        else:
             while True:
                 await conn.send_frame(answer(await conn.recv_frame()))
-        draining: set[asyncio.Task[None]] = set()
-
-        async def drain_then_resume(c: StreamConnection) -> None:
-            try:
-                await c.drain()
-            except TransportError:
-                return
-            c.resume_reading()
-
-        def on_frame(payload: bytes, c: StreamConnection = conn) -> None:
-            try:
-                if not c.send_frame_nowait(answer(payload)) and not draining:
-                    c.pause_reading()
-                    task = asyncio.create_task(drain_then_resume(c))
-                    draining.add(task)
-                    task.add_done_callback(draining.discard)
-            except TransportError:
-                pass  # the end is reported by recv_frame below
-
-        conn.set_frame_handler(on_frame)
-        try:
-            await conn.recv_frame()  # returns only at the end (frames go to on_frame)
-        finally:
-            for t in draining:
-                t.cancel()
     except TransportError:
         pass
     finally:

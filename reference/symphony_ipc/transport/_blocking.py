@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Self
 
 from . import sansio
-from ._base import PIPE_GROW_MAX, _read_buffer, grow_pipe, parse_address, pipe_capacity
+from ._base import PIPE_GROW_MAX, WRITEV_MIN, _read_buffer_view, grow_pipe, parse_address, pipe_capacity
 from ._errors import ConnectionRefused, PeerBroken, TransportClosed, TransportError, TransportTimeout
 from ._fifo import RENDEZVOUS, pair_paths
 from ._stdio import EXIT_GRACE, spawn, split_command
@@ -53,7 +53,7 @@ class BlockingConnection:
         self.codec = ""
         self.peer_version = (0, 0)
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes | memoryview) -> None:
         if len(data) > self._pipe_cap and self._pipe_cap < PIPE_GROW_MAX:
             self._pipe_cap = grow_pipe(self._wfd, len(data))
         view = memoryview(data)
@@ -63,9 +63,29 @@ class BlockingConnection:
             except InterruptedError:
                 continue
             except OSError as e:
-                self._core.receive_reset()
-                raise PeerBroken(f"write failed: {e.strerror}") from None
+                raise self._write_failed(e) from None
             view = view[n:]
+
+    def _write_failed(self, e: OSError) -> PeerBroken:
+        self._core.receive_reset()
+        return PeerBroken(f"write failed: {e.strerror}")
+
+    def _write_iov(self, head: bytes, tail: bytes) -> None:
+        """Write two buffers with one ``writev``: a large frame is not copied to be framed."""
+        total = len(head) + len(tail)
+        if total > self._pipe_cap and self._pipe_cap < PIPE_GROW_MAX:
+            self._pipe_cap = grow_pipe(self._wfd, total)
+        try:
+            n = os.writev(self._wfd, (head, tail))
+        except InterruptedError:
+            n = 0
+        except OSError as e:
+            raise self._write_failed(e) from None
+        if n < len(head):
+            self._write_all(memoryview(head)[n:])
+            n = len(head)
+        if n < total:
+            self._write_all(memoryview(tail)[n - len(head) :])
 
     def _set_rcvtimeo(self, seconds: float) -> None:
         usec = math.ceil(seconds * 1e6)
@@ -77,9 +97,11 @@ class BlockingConnection:
             os.set_blocking(self._rfd, True)  # a socket object may have changed it (setdefaulttimeout)
         self._rcvtimeo = seconds
 
-    def _fill(self, deadline: float | None, socket_timeout: float | None = None) -> None:
-        """Read once. ``socket_timeout``: on a socket, the whole timeout of this read (the first of
-        a ``recv_frame``), left to the kernel; else ``deadline`` is waited for with poll."""
+    def _fill(self, deadline: float | None, socket_timeout: float | None = None) -> bytes | None:
+        """Read once: the payload when the read is exactly one frame (the usual case), else None
+        with the frames it completed queued. ``socket_timeout``: on a socket, the whole timeout of
+        this read (the first of a ``recv_frame``), left to the kernel; else ``deadline`` is waited
+        for with poll."""
         if deadline is not None:
             if socket_timeout is not None:
                 if socket_timeout != self._rcvtimeo:
@@ -90,19 +112,22 @@ class BlockingConnection:
                     raise TransportTimeout("timed out waiting for the peer")
         elif self._rcvtimeo:
             self._set_rcvtimeo(0.0)  # a read without a deadline must not time out
-        buf = _read_buffer()  # os.read(fd, 256 KiB) would cost an mmap per call (~15 us)
+        buf, mv = _read_buffer_view()  # os.read(fd, 256 KiB) would cost an mmap per call (~15 us)
         try:
             n = os.readv(self._rfd, [buf])
         except BlockingIOError:  # SO_RCVTIMEO expired
             raise TransportTimeout("timed out waiting for the peer") from None
         except InterruptedError:
-            return
+            return None
         except OSError:
             events = self._core.receive_reset()
         else:
             if n:
-                with memoryview(buf) as mv, mv[:n] as chunk:
-                    events = self._core.receive_data(chunk)
+                chunk = mv[:n]
+                payload = self._core.receive_single(chunk)
+                if payload is not None:  # the usual read: one whole frame
+                    return payload
+                events = self._core.receive_data(chunk)
             else:
                 events = self._core.receive_eof()
         out = self._core.data_to_send()
@@ -111,6 +136,7 @@ class BlockingConnection:
         for ev in events:
             if isinstance(ev, sansio.Frame):
                 self._frames.append(ev.payload)
+        return None
 
     def handshake(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -127,20 +153,39 @@ class BlockingConnection:
     def send_frame(self, payload: bytes) -> None:
         if self._closed:
             raise TransportClosed("send_frame on a closed connection")
-        self._write_all(self._core.send_frame(payload))
+        if len(payload) >= WRITEV_MIN:
+            self._write_iov(*self._core.send_frame_iov(payload))
+            return
+        data = self._core.send_frame(payload)
+        if len(data) > self._pipe_cap:
+            self._write_all(data)
+            return
+        try:
+            n = os.write(self._wfd, data)
+        except InterruptedError:
+            n = 0
+        except OSError as e:
+            raise self._write_failed(e) from None
+        if n < len(data):
+            self._write_all(memoryview(data)[n:])
 
     def recv_frame(self, timeout: float | None = None) -> bytes:
         if self._closed:
             raise TransportClosed("recv_frame on a closed connection")
+        if self._frames:
+            return self._frames.popleft()
         deadline = None if timeout is None else time.monotonic() + timeout
         socket_timeout = timeout if self._is_socket and timeout is not None and 0 < timeout < 1e6 else None
-        while not self._frames:
+        while True:
             err = self._core.terminal_error()
             if err is not None:
                 raise err
-            self._fill(deadline, socket_timeout)
+            payload = self._fill(deadline, socket_timeout)
+            if payload is not None:
+                return payload
+            if self._frames:
+                return self._frames.popleft()
             socket_timeout = None  # a frame in several reads: the rest waits for what remains
-        return self._frames.popleft()
 
     def close(self) -> None:
         if self._closed:

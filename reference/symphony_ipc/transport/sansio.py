@@ -434,6 +434,24 @@ class Connection:
             raise self.terminal_error() or LocalProtocolError(f"cannot send in state {self.state}")
         return frame_bytes(payload, self.mode or Mode.FRAMES)
 
+    def send_frame_iov(self, payload: bytes) -> tuple[bytes, bytes]:
+        """:meth:`send_frame` in two pieces to write with one ``writev``: the length prefix and the
+        payload (NDJSON: the line and its LF), so a large payload is not copied to be framed."""
+        if not payload:
+            raise ValueError("an empty payload is a keep-alive on the wire; use keepalive()")
+        if self.state is not _OPEN and not (
+            self.state is State.AWAIT_WELCOME and len(self.codecs) == 1  # FRM-015
+        ):
+            raise self.terminal_error() or LocalProtocolError(f"cannot send in state {self.state}")
+        n = len(payload)
+        if n > MAX_FRAME_SIZE:
+            raise FrameTooLarge(n, MAX_FRAME_SIZE)
+        if self.mode is _NDJSON:
+            if b"\n" in payload:
+                raise ValueError("an NDJSON frame cannot contain a newline (FRM-021)")
+            return payload, b"\n"
+        return _LEN.pack(n), payload
+
     def keepalive(self) -> bytes:
         """A keep-alive frame (FRM-004)."""
         if self.state is not State.OPEN:
@@ -481,12 +499,26 @@ class Connection:
 
     # -- incoming
 
+    def receive_single(self, data: bytes | bytearray | memoryview) -> bytes | None:
+        """The payload, when ``data`` is exactly one whole frame of the open state with nothing
+        buffered (the usual read: one message, one read); else None and nothing is consumed: give
+        the same bytes to :meth:`receive_data`. The same outcome as :meth:`receive_data` without
+        the event objects: the hot path of every reader."""
+        dec = self._decoder
+        # ``not dec._buf``: nothing buffered (a decoder empties its buffer when it has handed out
+        # everything in it)
+        if self.state is _OPEN and type(dec) is FrameDecoder and not dec._buf and len(data) > 4:
+            n = _LEN.unpack_from(data, 0)[0]
+            if len(data) == 4 + n and n <= dec.limit:
+                return bytes(data[4:])  # the payload copied out once
+        return None
+
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Feed bytes from the peer; return the events they complete."""
         if self.state in TERMINAL or not data:
             return []
         dec = self._decoder
-        if self.state is _OPEN and type(dec) is FrameDecoder and not dec.buffered and len(data) > 4:
+        if self.state is _OPEN and type(dec) is FrameDecoder and not dec._buf and len(data) > 4:
             # the usual read: exactly one whole frame, nothing buffered; copy the payload out once
             # (the general path appends to the decoder's buffer, then copies the frame out of it)
             n = _LEN.unpack_from(data, 0)[0]
