@@ -280,18 +280,6 @@ class _Endpoint:
         self.queued = 0
 
 
-class _Outstanding:
-    __slots__ = ("deadline", "request", "requester", "target", "timer", "waiter")
-
-    def __init__(self, request: Message, requester: _Endpoint, deadline: int, waiter: Waiter | None) -> None:
-        self.request = request
-        self.requester = requester
-        self.target = request.header.target
-        self.deadline = deadline
-        self.waiter = waiter
-        self.timer: TimerHandle | None = None
-
-
 class TimerHandle:
     """A callback due at an instant of the bus's clock; fired by :meth:`BusCore.poll`."""
 
@@ -304,6 +292,27 @@ class TimerHandle:
 
     def cancel(self) -> None:
         self.cancelled = True
+
+
+def _no_callback() -> None:
+    pass
+
+
+class _Outstanding(TimerHandle):
+    """An outstanding request; it is also its own timeout timer (one object per request, not a
+    handle, a closure and a record: the bus node holds thousands of them)."""
+
+    __slots__ = ("deadline", "request", "requester", "target", "waiter")
+
+    def __init__(self, request: Message, requester: _Endpoint, deadline: int, waiter: Waiter | None) -> None:
+        self.due_ns = deadline + 1
+        self.callback = _no_callback  # poll() calls BusCore._time_out instead
+        self.cancelled = False
+        self.request = request
+        self.requester = requester
+        self.target = request.header.target
+        self.deadline = deadline
+        self.waiter = waiter
 
 
 _json = msgspec.json.Encoder()
@@ -432,13 +441,13 @@ class BusCore:
         for rid, o in list(self._outstanding.items()):
             if o.requester is ep:
                 del self._outstanding[rid]
-                self._drop_timer(o.timer)
+                self._drop_timer(o)
                 if o.waiter is not None:
                     o.waiter(None)
         for rid, o in list(self._outstanding.items()):
             if o.target == endpoint_id:
                 del self._outstanding[rid]
-                self._drop_timer(o.timer)
+                self._drop_timer(o)
                 self._answer(o, ErrorCode.ENDPOINT_CLOSED, f"endpoint {endpoint_id!r} left before answering")
         flying = list(ep.inflight.values())
         if ep.current is not None:
@@ -738,7 +747,7 @@ class BusCore:
         for r in recipients:
             if answers is not None and r is answers.requester:
                 del self._outstanding[answers.request.header.id]
-                self._drop_timer(answers.timer)
+                self._drop_timer(answers)
                 r.reserved -= 1
                 if answers.waiter is not None:
                     self._delivered += 1
@@ -761,8 +770,8 @@ class BusCore:
             o = _Outstanding(msg, requester, deadline, waiter)
             self._outstanding[h.id] = o
             requester.reserved += 1
-            rid = h.id
-            o.timer = self.call_at(deadline + 1, lambda: self._time_out(rid, o))
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (o.due_ns, self._timer_seq, o))
 
     def _room_after_sweep(self, ep: _Endpoint, need: int) -> bool:
         """Dead-letter the endpoint's expired queued copies in delivery order (BUS-035)."""
@@ -787,11 +796,11 @@ class BusCore:
         heapq.heappush(self._timers, (due_ns, self._timer_seq, handle))
         return handle
 
-    def _drop_timer(self, handle: TimerHandle | None) -> None:
+    def _drop_timer(self, handle: TimerHandle) -> None:
         """Cancel a request's timeout timer once the request is settled. The heap is rebuilt
         without the cancelled timers when they are most of it, as asyncio does: answered requests
         would otherwise keep their timer (and the request) in the heap for the whole timeout."""
-        if handle is None or handle.cancelled:
+        if handle.cancelled:
             return
         handle.cancelled = True
         self._timers_dropped += 1
@@ -817,7 +826,10 @@ class BusCore:
             handle = heapq.heappop(timers)[2]
             if not handle.cancelled:
                 handle.cancelled = True
-                handle.callback()
+                if isinstance(handle, _Outstanding):
+                    self._time_out(handle.request.header.id, handle)
+                else:
+                    handle.callback()
                 n += 1
         return n
 
