@@ -32,12 +32,13 @@ SYSTEM: Final = "bus:system"
 ACK: Final = "bus:ack"
 UNKNOWN: Final = "bus:unknown"
 REPLY: Final = "bus.reply"
+# The timeouts are read when a check runs (tests of the harness shorten them).
 #: Seconds a check waits for an answer or a copy that must come.
-WAIT: Final = 5.0
+WAIT = 5.0
 #: Seconds a check watches for a frame that must not come.
-QUIET: Final = 0.4
+QUIET = 0.4
 #: Seconds a check gives a node to notice a connection that ended (NODE-008).
-SETTLE: Final = 3.0
+SETTLE = 3.0
 STATS_KEYS: Final = frozenset(
     {
         "accepted",
@@ -173,7 +174,8 @@ class NodeWire:
     order instead (NODE-005).
     """
 
-    def __init__(self, address: str, reqs: str, timeout: float = WAIT) -> None:
+    def __init__(self, address: str, reqs: str, timeout: float | None = None) -> None:
+        timeout = WAIT if timeout is None else timeout
         self.reqs = reqs
         self.timeout = timeout
         try:
@@ -235,8 +237,12 @@ class NodeWire:
             out: Msg = obj
             return out
 
-    def take(self, pred: Callable[[Msg], bool], what: str, timeout: float = WAIT, reqs: str = "") -> Msg:
-        """The first message (kept or new) that ``pred`` accepts; fail after ``timeout`` s."""
+    def take(
+        self, pred: Callable[[Msg], bool], what: str, timeout: float | None = None, reqs: str = ""
+    ) -> Msg:
+        """The first message (kept or new) that ``pred`` accepts; fail after ``timeout`` s
+        (default :data:`WAIT`)."""
+        timeout = WAIT if timeout is None else timeout
         for i, kept in enumerate(self.stash):
             if pred(kept):
                 return self.stash.pop(i)
@@ -250,8 +256,12 @@ class NodeWire:
                 return m
             self.stash.append(m)
 
-    def absent(self, pred: Callable[[Msg], bool], what: str, reqs: str = "", seconds: float = QUIET) -> None:
-        """Fail when a message ``pred`` accepts is kept or arrives within ``seconds``."""
+    def absent(
+        self, pred: Callable[[Msg], bool], what: str, reqs: str = "", seconds: float | None = None
+    ) -> None:
+        """Fail when a message ``pred`` accepts is kept or arrives within ``seconds`` (default
+        :data:`QUIET`)."""
+        seconds = QUIET if seconds is None else seconds
         for kept in self.stash:
             _check(not pred(kept), reqs or self.reqs, f"{what}: {_brief(kept)}")
         deadline = time.monotonic() + seconds
@@ -262,8 +272,9 @@ class NodeWire:
             _check(not pred(m), reqs or self.reqs, f"{what}: {_brief(m)}")
             self.stash.append(m)
 
-    def next_frames(self, n: int, timeout: float = WAIT) -> list[Msg]:
+    def next_frames(self, n: int, timeout: float | None = None) -> list[Msg]:
         """The next ``n`` messages in arrival order (nothing may be kept)."""
+        timeout = WAIT if timeout is None else timeout
         out = list(self.stash[:n])
         del self.stash[:n]
         deadline = time.monotonic() + timeout
@@ -275,14 +286,14 @@ class NodeWire:
             out.append(m)
         return out
 
-    def answer(self, req: Msg, reqs: str = "", timeout: float = WAIT) -> Msg:
+    def answer(self, req: Msg, reqs: str = "", timeout: float | None = None) -> Msg:
         """The answer to ``req``: a message with its id as ``correlation_id``."""
         rid = mid(req)
         return self.take(
             lambda m: _h(m).get("correlation_id") == rid, f"the answer to {_brief(req)}", timeout, reqs
         )
 
-    def copy_of(self, sent: Msg, reqs: str = "", timeout: float = WAIT) -> Msg:
+    def copy_of(self, sent: Msg, reqs: str = "", timeout: float | None = None) -> Msg:
         """The delivered copy of ``sent`` (a message with its id, not a reply of the node)."""
         sid = mid(sent)
         return self.take(
