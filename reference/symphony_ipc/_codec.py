@@ -39,7 +39,7 @@ from ._model import (
     good_metadata_keys,
     metadata_key_ok,
 )
-from ._time import _FRAC_LENGTHS, NS, Timestamp, _sec_cache, format_rfc3339, parse_rfc3339
+from ._time import NS, Timestamp, canonical_ns, format_rfc3339, parse_rfc3339
 
 MAX_MESSAGE_SIZE: Final = 16 * 1024 * 1024
 MAX_DEPTH: Final = 64  # we accept this deep (ENV-014 asks for at least 32)
@@ -71,10 +71,43 @@ def _uint(value: object, bound: int, field: str) -> int:
 def check_value(value: object, depth: int = 0) -> None:
     """Check that ``value`` is in the JSON data model and nested at most MAX_DEPTH deep.
 
-    It runs on every encode and decode, so the common leaves (strings, booleans, null, in-range
-    integers) of a container are checked inline, without a call each.
+    It runs on every encode and on every decode of a container payload, so containers are tested
+    first and their common leaves (strings, booleans, null, in-range integers, finite floats) are
+    checked inline, without a call each (``x - x == 0.0`` is false exactly for inf and NaN).
     """
     t = type(value)
+    if t is dict:
+        if depth >= MAX_DEPTH:
+            raise SerializationError(f"value nested deeper than {MAX_DEPTH} levels")
+        for k, item in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str:
+                raise SerializationError(f"map key {k!r} is not a string")
+            ti = type(item)
+            if (
+                ti is str
+                or ti is bool
+                or item is None
+                or (ti is int and _I64_MIN <= item <= U64)
+                or (ti is float and item - item == 0.0)
+            ):
+                continue
+            check_value(item, depth + 1)
+        return
+    if t is list:
+        if depth >= MAX_DEPTH:
+            raise SerializationError(f"value nested deeper than {MAX_DEPTH} levels")
+        for item in value:  # type: ignore[attr-defined]
+            ti = type(item)
+            if (
+                ti is str
+                or ti is bool
+                or item is None
+                or (ti is int and _I64_MIN <= item <= U64)
+                or (ti is float and item - item == 0.0)
+            ):
+                continue
+            check_value(item, depth + 1)
+        return
     if t is str or t is bool or value is None:
         return
     if t is int:
@@ -87,22 +120,6 @@ def check_value(value: object, depth: int = 0) -> None:
         return
     if depth >= MAX_DEPTH:
         raise SerializationError(f"value nested deeper than {MAX_DEPTH} levels")
-    if t is list:
-        for item in value:  # type: ignore[attr-defined]
-            ti = type(item)
-            if ti is str or ti is bool or item is None or (ti is int and _I64_MIN <= item <= U64):
-                continue
-            check_value(item, depth + 1)
-        return
-    if t is dict:
-        for k, item in value.items():  # type: ignore[attr-defined]
-            if type(k) is not str:
-                raise SerializationError(f"map key {k!r} is not a string")
-            ti = type(item)
-            if ti is str or ti is bool or item is None or (ti is int and _I64_MIN <= item <= U64):
-                continue
-            check_value(item, depth + 1)
-        return
     raise SerializationError(f"a {t.__name__} is not a value of the JSON data model")
 
 
@@ -187,73 +204,100 @@ def message_to_data(msg: Message) -> dict[str, Any]:
 
 
 def _enc_hook(obj: Any) -> Any:
-    if type(obj) is Timestamp:
-        return format_rfc3339(obj.ns)
     raise SerializationError(f"a {type(obj).__name__} is not a value of the JSON data model")
 
 
-def _strict_ts(tp: type, obj: Any) -> Any:
-    if tp is Timestamp:
-        # parse_rfc3339's hot path, inlined (the hook runs once per message decoded)
-        if type(obj) is str and (secs := _sec_cache.get(obj[:19])) is not None and obj[-1] == "Z":
-            n = len(obj)
-            if obj[17:19] != "60":
-                if n == 20:
-                    return Timestamp(secs * NS)
-                if (
-                    n in _FRAC_LENGTHS
-                    and obj[19] == "."
-                    and (frac := obj[20:-1]).isdigit()
-                    and frac.isascii()
-                ):
-                    return Timestamp(secs * NS + int(frac) * _FRAC_LENGTHS[n])
-        try:
-            return Timestamp(parse_rfc3339(obj, lenient=False))
-        except SerializationError as e:
-            raise ValueError(str(e)) from None  # msgspec turns ValueError into a ValidationError
-    raise NotImplementedError
+# The JSON wire form of the header: the model's, with the timestamp as RFC 3339 text (the model's
+# Timestamp is a msgspec struct, which msgspec would write as an object). Encoding fills one and
+# lets msgspec write it; decoding reads canonical input into one, with every type and numeric
+# bound checked in C, and the model is built from it once the checks msgspec cannot express pass.
+class _JsonHeaderOut(msgspec.Struct, gc=False):
+    id: str
+    correlation_id: str | None
+    message_type: MessageType
+    source: str
+    target: str
+    timestamp: str
+    ttl: Ttl | None
+    priority: int
+    version: ProtocolVersion
 
 
-# The fast JSON path decodes straight into the model (no second set of objects): msgspec checks
-# the types and the numeric bounds declared on the model's fields in C; the patterns (ids, endpoint
-# ids, metadata keys) are checked afterwards in Python, where known-good endpoint ids and keys are a
-# set lookup (a pattern in msgspec runs the regex every time).
-_json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
-_json_fast = msgspec.json.Decoder(Message, dec_hook=_strict_ts)
+class _JsonMessageOut(msgspec.Struct, gc=False):
+    header: _JsonHeaderOut
+    payload: Any
+    metadata: dict[str, Any]
+
+
+class _JsonTtlIn(msgspec.Struct, gc=False):
+    secs: Annotated[int, msgspec.Meta(ge=0)]
+    nanos: Annotated[int, msgspec.Meta(ge=0, le=NS - 1)]  # required: the model's Ttl defaults it
+
+
+class _JsonHeaderIn(msgspec.Struct, gc=False):
+    id: str
+    correlation_id: str | None
+    message_type: MessageType
+    source: str
+    target: str
+    timestamp: str
+    ttl: _JsonTtlIn | None
+    priority: Annotated[int, msgspec.Meta(ge=-1000, le=1000)]
+    version: ProtocolVersion  # its fields carry their u16 bounds
+
+
+class _JsonMessageIn(msgspec.Struct, gc=False):
+    header: _JsonHeaderIn
+    payload: Any
+    metadata: dict[str, Any]
+
+
+_json_writer = msgspec.json.Encoder(enc_hook=_enc_hook)
+_json_fast = msgspec.json.Decoder(_JsonMessageIn)
 _json_any = msgspec.json.Decoder()
 
 
-class _TtlProbe(msgspec.Struct, gc=False):
-    secs: Any
-    nanos: Any  # required here; the model's Ttl defaults it to 0, which a decoder must not do
-
-
-class _HeaderProbe(msgspec.Struct, gc=False):
-    ttl: _TtlProbe | None
-
-
-class _MessageProbe(msgspec.Struct, gc=False):
-    header: _HeaderProbe
-
-
-_ttl_probe = msgspec.json.Decoder(_MessageProbe)
-
-
-def _fast_checks(msg: Message) -> bool:
-    """What the fast decoders leave to Python: patterns, payload and metadata values, bounds msgspec
-    cannot express. False sends the input to the slow path, which reports the fault in order."""
+def _json_bytes(msg: Message) -> bytes:
+    """The canonical JSON of ``msg`` (COD-001), without the checks of :func:`encode_json`."""
     h = msg.header
-    src, tgt = h.source, h.target
-    if not (src in good_endpoints or endpoint_ok(src)) or not (tgt in good_endpoints or endpoint_ok(tgt)):
-        return False
-    ttl = h.ttl
-    if ttl is not None and ttl.secs > U64:
-        return False
+    return _json_writer.encode(
+        _JsonMessageOut(
+            _JsonHeaderOut(
+                h.id,
+                h.correlation_id,
+                h.message_type,
+                h.source,
+                h.target,
+                format_rfc3339(h.timestamp.ns),
+                h.ttl,
+                h.priority,
+                h.version,
+            ),
+            msg.payload,
+            msg.metadata,
+        )
+    )
+
+
+class _MessageJsonEncoder:
+    """``encode(msg)``: the canonical JSON bytes, unchecked (``bus/_core.py`` sizes messages with it)."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def encode(msg: Message) -> bytes:
+        return _json_bytes(msg)
+
+
+_json_encoder: Final = _MessageJsonEncoder()
+
+
+def _values_ok(payload: Any, metadata: dict[str, Any]) -> bool:
+    """Payload and metadata checks the fast decoders leave to Python (patterns, nesting, ranges)."""
     try:
-        payload = msg.payload
         if type(payload) is not str:
             check_value(payload)
-        for k, v in msg.metadata.items():
+        for k, v in metadata.items():
             if not (k in good_metadata_keys or metadata_key_ok(k)):
                 return False
             tv = type(v)
@@ -281,7 +325,7 @@ def _check_encodable(msg: Message) -> None:
 def encode_json(msg: Message) -> bytes:
     """Encode in the canonical JSON form (COD-001)."""
     _check_encodable(msg)
-    out = _json_encoder.encode(msg)
+    out = _json_bytes(msg)
     if len(out) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
     return out
@@ -305,21 +349,42 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
     if b"\\" in data and b"\\u" in data:  # one byte is a memchr; two are a slower search
         return _decode_json_slow(data)
     try:
-        msg = _json_fast.decode(data)
+        w = _json_fast.decode(data)
     except (msgspec.MsgspecError, RecursionError, ValueError):
         return _decode_json_slow(data)
-    h = msg.header
-    cid = h.correlation_id
-    if not (is_canonical_uuid(h.id) and (cid is None or is_canonical_uuid(cid)) and _fast_checks(msg)):
-        return _decode_json_slow(data)
-    if h.ttl is not None and h.ttl.nanos == 0:  # present, or defaulted? (the slow path requires it)
+    # What msgspec cannot express, checked here inline (this is the hot path); any failure sends
+    # the input to the slow path, which reports the fault in ERR-002's order.
+    h = w.header
+    mid, cid, src, tgt, text = h.id, h.correlation_id, h.source, h.target, h.timestamp
+    ts = canonical_ns(text)
+    if ts is None:
         try:
-            _ttl_probe.decode(data)
-        except (msgspec.MsgspecError, RecursionError, ValueError):
+            ts = parse_rfc3339(text, lenient=False)
+        except SerializationError:
             return _decode_json_slow(data)
-    if cid is None and h.message_type is RESPONSE:
+    if not (
+        is_canonical_uuid(mid)
+        and (cid is None or is_canonical_uuid(cid))
+        and (src in good_endpoints or endpoint_ok(src))
+        and (tgt in good_endpoints or endpoint_ok(tgt))
+    ):
+        return _decode_json_slow(data)
+    wttl = h.ttl
+    ttl = None
+    if wttl is not None:
+        if wttl.secs > U64:
+            return _decode_json_slow(data)
+        ttl = Ttl(wttl.secs, wttl.nanos)
+    payload, metadata = w.payload, w.metadata
+    tp = type(payload)
+    if (not (tp is str or payload is None or tp is bool) or metadata) and not _values_ok(payload, metadata):
+        return _decode_json_slow(data)
+    mtype = h.message_type
+    if cid is None and mtype is RESPONSE:
         raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002
-    return msg
+    return Message(
+        Header(mid, cid, mtype, src, tgt, Timestamp(ts), ttl, h.priority, h.version), payload, metadata
+    )
 
 
 def _decode_json_slow(data: bytes | bytearray | memoryview) -> Message:
@@ -455,7 +520,10 @@ def _decode_msgpack_fast(data: bytes | bytearray | memoryview) -> Message | None
         payload,
         metadata,
     )
-    return msg if _fast_checks(msg) else None
+    src, tgt = msg.header.source, msg.header.target
+    if not (src in good_endpoints or endpoint_ok(src)) or not (tgt in good_endpoints or endpoint_ok(tgt)):
+        return None
+    return msg if _values_ok(payload, metadata) else None
 
 
 def _mp_uuid(value: object, field: str) -> str | ProtocolError:

@@ -7,6 +7,8 @@ import re
 import time
 from typing import Final, Protocol
 
+import msgspec
+
 from ._errors import SerializationError
 
 NS = 1_000_000_000
@@ -14,26 +16,19 @@ _MIN_S = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_S = 253402300799  # 9999-12-31T23:59:59Z
 
 
-class Timestamp:
-    """An instant in UTC as integer nanoseconds since the Unix epoch (years 0001 to 9999)."""
+class Timestamp(msgspec.Struct, frozen=True, order=True, gc=False):
+    """An instant in UTC as integer nanoseconds since the Unix epoch (years 0001 to 9999).
 
-    __slots__ = ("ns",)
+    A frozen msgspec struct: made in C (a Python ``__init__`` cost as much again as the rest of
+    a message's header), compared and hashed by ``ns``. The codecs write it as RFC 3339 text
+    (JSON) or the timestamp extension (MessagePack), never as a msgspec object.
+    """
 
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
+    ns: int
 
     @classmethod
     def now(cls) -> Timestamp:
         return cls(time.time_ns())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Timestamp) and other.ns == self.ns
-
-    def __lt__(self, other: Timestamp) -> bool:
-        return self.ns < other.ns
-
-    def __hash__(self) -> int:
-        return hash(self.ns)
 
     def __repr__(self) -> str:
         return f"Timestamp({format_rfc3339(self.ns)!r})"
@@ -46,11 +41,28 @@ class Timestamp:
 
 
 _prefix_cache: dict[int, str] = {}
+# The hot paths' caches, per second: "YYYY-MM-DDTHH:MM:SS." for formatting, and the reverse (that
+# text -> the second's first nanosecond) for parsing the canonical 9-digit form. Only valid,
+# in-range, non-leap seconds are ever keys of _canon_base.
+_frac_prefix: dict[int, str] = {}
+_canon_base: dict[str, int] = {}
+
+
+def _remember(secs: int, prefix: str) -> None:
+    """Cache a valid, in-range, non-leap second and its canonical text ``prefix``."""
+    if len(_frac_prefix) > 4096:
+        _frac_prefix.clear()
+    if len(_canon_base) > 4096:
+        _canon_base.clear()
+    _frac_prefix[secs] = dotted = prefix + "."
+    _canon_base[dotted] = secs * NS
 
 
 def format_rfc3339(ns: int) -> str:
     """The canonical form (COD-001): ``Z`` and the shortest of 0, 3, 6 or 9 exact fraction digits."""
     secs, frac = divmod(ns, NS)
+    if frac % 1000 and (dotted := _frac_prefix.get(secs)) is not None:
+        return dotted + str(NS + frac)[1:] + "Z"  # the usual case: str(NS + frac) is "1" + 9 digits
     prefix = _prefix_cache.get(secs)
     if prefix is None:
         if not _MIN_S <= secs <= _MAX_S:
@@ -62,13 +74,26 @@ def format_rfc3339(ns: int) -> str:
         if len(_prefix_cache) > 4096:
             _prefix_cache.clear()
         _prefix_cache[secs] = prefix
-    if frac % 1000:  # the usual case: a clock with nanosecond resolution
+    if secs not in _frac_prefix:
+        _remember(secs, prefix)
+    if frac % 1000:
         return f"{prefix}.{frac:09d}Z"
     if frac == 0:
         return prefix + "Z"
     if frac % 1_000_000 == 0:
         return f"{prefix}.{frac // 1_000_000:03d}Z"
     return f"{prefix}.{frac // 1000:06d}Z"
+
+
+def canonical_ns(text: str) -> int | None:
+    """Nanoseconds of ``text`` if it is a canonical timestamp with 9 fraction digits in a second
+    seen lately (the hot path of decoders), else None: ask :func:`parse_rfc3339`."""
+    base = _canon_base.get(text[:20])
+    if base is not None and len(text) == 30 and text[29] == "Z":
+        frac = text[20:29]
+        if frac.isdigit() and frac.isascii():
+            return base + int(frac)
+    return None
 
 
 _RFC3339 = re.compile(
@@ -123,6 +148,8 @@ def parse_rfc3339(text: object, *, lenient: bool = True) -> int:
         )
         if not lenient and text[17:19] == "60":
             raise SerializationError(f"timestamp: {text!r} has a leap second")
+        if secs not in _frac_prefix and text[17:19] != "60" and _MIN_S <= secs <= _MAX_S:
+            _remember(secs, text[:19])
         frac = text[20:-1]
     else:
         m = _RFC3339.fullmatch(text) if lenient else None

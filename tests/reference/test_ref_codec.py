@@ -434,3 +434,12 @@ def test_json_faults(changes: dict[str, Any], code: str | None) -> None:
     with pytest.raises(s.ProtocolError) as info:
         s.decode_json(raw)
     assert info.value.code == code
+
+
+def test_the_unchecked_json_writer_gives_the_canonical_bytes() -> None:
+    # bus/_core.py sizes messages near the limit with it
+    from symphony_ipc._codec import _json_encoder
+
+    for msg in (make(), make(ts=1_700_000_000 * NS + 7, payload={"a": [1, 2.5, None]}, metadata={"k": "v"})):
+        assert _json_encoder.encode(msg) == s.encode_json(msg)
+        assert json.loads(s.encode_json(msg))["header"]["timestamp"] == str(msg.header.timestamp)

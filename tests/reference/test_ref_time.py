@@ -136,6 +136,41 @@ def test_timestamp_value_semantics() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert s.Timestamp(4) < a
-    assert a != 5
+    five: object = 5
+    assert a != five
     assert a.isoformat() == "1970-01-01T00:00:00.000000005Z"
     assert "1970-01-01T00:00:00.000000005Z" in repr(a)
+
+
+def test_timestamp_is_an_immutable_value() -> None:
+    a = s.Timestamp(5)
+    with pytest.raises(AttributeError):
+        a.ns = 6  # type: ignore[misc]
+    assert sorted([s.Timestamp(3), s.Timestamp(1), s.Timestamp(2)]) == [s.Timestamp(i) for i in (1, 2, 3)]
+    assert {s.Timestamp(5): "x"}[s.Timestamp(5)] == "x"
+    assert s.Timestamp(ns=7).ns == 7
+
+
+def test_the_per_second_caches_never_mix_a_leap_second_with_the_next() -> None:
+    # 23:59:60 is the same second count as the next day's 00:00:00; only the latter is canonical
+    leap = s.parse_rfc3339("2016-12-31T23:59:60.500000001Z")
+    assert s.format_rfc3339(leap) == "2017-01-01T00:00:00.500000001Z"
+    assert s.parse_rfc3339("2017-01-01T00:00:00.500000001Z", lenient=False) == leap
+    with pytest.raises(s.ProtocolError):
+        s.parse_rfc3339("2016-12-31T23:59:60.500000001Z", lenient=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-02T03:04:05.12345678\u0669Z",  # a non-ASCII digit
+        "2026-01-02T03:04:05.+12345678Z",
+        "2026-01-02T03:04:05.1234_5678Z",
+        "2026-01-02T03:04:05.123456789z",
+        "2026-01-02T03:04:05.123456789+00:00",
+    ],
+)
+def test_the_parse_cache_takes_only_the_canonical_form(text: str) -> None:
+    s.format_rfc3339(s.parse_rfc3339("2026-01-02T03:04:05.123456789Z"))  # the second is cached now
+    with pytest.raises(s.ProtocolError):
+        s.parse_rfc3339(text, lenient=False)
