@@ -263,3 +263,30 @@ def test_the_loop_api_refuses_while_a_thread_serves(short_dir: str) -> None:
         await lst.close()  # type: ignore[attr-defined]
 
     _run(body)
+
+
+def test_a_pipe_without_proc_is_read_behind_poll(short_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a pipe cannot be reopened to wake its reader, the thread reads behind poll and still
+    answers, ends and stops on close."""
+    from symphony_ipc.transport import _threaded
+
+    monkeypatch.setattr(_threaded, "_reopen_for_writing", lambda fd: -1)
+
+    async def body() -> None:
+        lst, client, server = await _pair(_address("fifo", short_dir))
+        task = asyncio.ensure_future(server.serve_in_thread(lambda p: p))
+        await asyncio.sleep(0.05)
+        assert server._worker is not None
+        assert server._worker._rpoll is not None
+        for n in (10, 100_000):
+            await client.send_frame(b"p" * n)
+            assert await client.recv_frame(10) == b"p" * n
+        task.cancel()
+        await asyncio.wait_for(server.close(), 5)
+        assert await _threads_ended()
+        with pytest.raises(PeerClosed):
+            await client.recv_frame(10)
+        await client.close()
+        await lst.close()  # type: ignore[attr-defined]
+
+    _run(body)

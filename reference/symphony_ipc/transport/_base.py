@@ -719,7 +719,6 @@ class StreamConnection(Transport):
         loop = self._loop
 
         def finished() -> None:
-            worker.release()
             if not done.done():
                 done.set_result(None)
 
