@@ -867,6 +867,82 @@ def check_connection_end(address: str, multi: bool) -> None:
         b.op(y, "unregister", r)
 
 
+def check_answer_acks(address: str, multi: bool) -> None:
+    """NODE-010: register takes answer_acks (a boolean, false when absent, anything else refused
+    with INVALID_OPERATION) and echoes it; an endpoint registered with answer_acks = true that
+    answers a Request copy in flight to it acknowledges that copy — the window opens, the copy is
+    no longer pending, an acknowledgement of it afterwards is refused — also when the bus refuses
+    the answer (NO_ROUTE), but not when the node refuses it before the bus (bus.reply); without
+    answer_acks an answer acknowledges nothing."""
+    r = "NODE-010"
+    with _open(address, r) as w:
+        asker, fast, slow = uid("ask"), uid("aa"), uid("plain")
+        got = w.op(slow, "register", r, window=4)
+        _check(
+            isinstance(got, dict) and got.get("answer_acks") is False,
+            r,
+            f"register without answer_acks answered {got!r}, not answer_acks false",
+        )
+        _is_error(
+            w.call(control(fast, "register", window=1, answer_acks="yes"), r),
+            "INVALID_OPERATION",
+            r,
+            "register with answer_acks that is not a boolean",
+        )
+        got = w.op(fast, "register", r, window=1, answer_acks=True)
+        _check(
+            isinstance(got, dict) and got.get("answer_acks") is True,
+            r,
+            f"register with answer_acks true answered {got!r}",
+        )
+        w.op(asker, "register", r, window=8)
+        qs = [message("Request", asker, fast, {"q": i}) for i in range(4)]
+        w.send(*qs)
+        w.copy_of(qs[0], r)
+        w.send(message("Response", fast, asker, {"a": 0}, correlation_id=mid(qs[0])))
+        w.copy_of(qs[1], r)  # window 1: answering the first opened it
+        _is_error(
+            w.call(ack(fast, mid(qs[0])), r), "INVALID_OPERATION", r, "an ack of a copy answered already"
+        )
+        nowhere = message("Response", fast, "topic:nowhere", {"a": 1}, correlation_id=mid(qs[1]))
+        _is_error(w.call(nowhere, r), "NO_ROUTE", r, "a Response to a topic")
+        w.copy_of(qs[2], r)  # the refused answer acknowledged the copy all the same
+        _is_error(
+            w.call(ack(fast, mid(qs[1])), r),
+            "INVALID_OPERATION",
+            r,
+            "an ack of a copy whose answer was refused",
+        )
+        flagged = message(
+            "Response", fast, asker, {"a": 2}, correlation_id=mid(qs[2]), metadata={REPLY: True}
+        )
+        _is_error(w.call(flagged, r), "INVALID_OPERATION", r, "an answer carrying bus.reply")
+        w.absent(has_id(mid(qs[3])), "an answer refused before the bus acknowledged its request copy", r)
+        w.send(ack(fast, mid(qs[2])))  # still in flight: accepted, no answer
+        w.copy_of(qs[3], r)
+        w.send(ack(fast, mid(qs[3])))
+        q = message("Request", asker, slow, {"q": "plain"})
+        w.send(q)
+        w.copy_of(q, r)
+        w.send(message("Response", slow, asker, {"a": "plain"}, correlation_id=mid(q)))
+        w.op(asker, "ping", r)
+        stats = w.op(asker, "stats", r).get("stats", {})
+        pending = stats.get("pending_by_endpoint", {})
+        _check(
+            pending.get(fast) == 0,
+            r,
+            f"{pending.get(fast)} copies pending at the answer_acks endpoint, not 0",
+        )
+        _check(
+            pending.get(slow) == 1,
+            r,
+            f"without answer_acks an answer acknowledged the copy ({pending.get(slow)} pending, not 1)",
+        )
+        w.send(ack(slow, mid(q)))
+        for e in (asker, fast, slow):
+            w.op(e, "unregister", r)
+
+
 #: The checks, by name; :data:`MULTI_ONLY` need several connections to one node.
 CHECKS: dict[str, NodeCheck] = {
     "connections": check_connections,
@@ -877,6 +953,7 @@ CHECKS: dict[str, NodeCheck] = {
     "window": check_window,
     "answers": check_answers,
     "connection_end": check_connection_end,
+    "answer_acks": check_answer_acks,
 }
 MULTI_ONLY: frozenset[str] = frozenset({"connection_end"})
 

@@ -515,6 +515,36 @@ class KeepsClosedEndpoints(Fault):
         return False
 
 
+@_mutant(
+    ["NODE-010"], ["answer_acks"], "answer_acks is echoed but not registered: answers acknowledge nothing"
+)
+class AnswerAcksIgnored(Fault):
+    def up(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes] | None:
+        p = m.get("payload") if m is not None else None
+        if (
+            m is not None
+            and _h(m).get("target") == SYSTEM
+            and isinstance(p, dict)
+            and p.get("op") == "register"
+            and p.get("answer_acks") is True
+        ):
+            del p["answer_acks"]
+            link.state.setdefault("asked", set()).add(str(_h(m).get("id")))
+            return [_encode(m)]
+        return [raw]
+
+    def down(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes]:
+        p = m.get("payload") if m is not None else None
+        if (
+            m is not None
+            and isinstance(p, dict)
+            and _h(m).get("correlation_id") in link.state.get("asked", ())
+        ):
+            p["answer_acks"] = True
+            return [_encode(m)]
+        return [raw]
+
+
 def catalogue() -> dict[str, NodeMutant]:
     """:data:`CATALOGUE` (for callers that load catalogues by function)."""
     return dict(CATALOGUE)

@@ -23,7 +23,8 @@ from symphony_conformance._adapters import ReferenceImplementation
 from symphony_conformance.node_checks import CHECKS, MULTI_ONLY, requirements_of, run_checks
 from symphony_conformance.node_mutants import CATALOGUE
 
-CHECKED = {f"NODE-00{i}" for i in range(1, 9)}
+#: The requirements the wire checks reach: all but NODE-009 (a SHOULD about client libraries).
+CHECKED = {f"NODE-{i:03d}" for i in (1, 2, 3, 4, 5, 6, 7, 8, 10)}
 
 
 def run_cli(tmp_path: Path, *args: str) -> tuple[int, str, dict[str, Any] | None]:
