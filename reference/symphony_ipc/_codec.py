@@ -308,6 +308,41 @@ def _values_ok(payload: Any, metadata: dict[str, Any]) -> bool:
     return True
 
 
+# The fewest bytes a message the fast decoder accepts can have besides its payload and metadata
+# values (every member is required there, the id and timestamp are canonical): what is left of an
+# input is all the payload and metadata can take, and nesting past MAX_DEPTH takes 2 bytes a level.
+_MIN_JSON: Final = len(
+    b'{"header":{"id":"' + b"0" * 36 + b'","correlation_id":null,"message_type":"Event","source":"a",'
+    b'"target":"a","timestamp":"' + b"0" * 20 + b'","ttl":null,"priority":0,'
+    b'"version":{"major":0,"minor":0}},"payload":,"metadata":{}}'
+)
+_NEST_BYTES: Final = 2 * (MAX_DEPTH + 1)
+_int_probe = msgspec.msgpack.Encoder().encode  # refuses exactly the integers outside [-2^63, 2^64-1]
+
+
+def _json_values_ok(size: int, payload: Any, metadata: dict[str, Any]) -> bool:
+    """:func:`_values_ok` for values msgspec decoded from JSON of ``size`` bytes, mostly in C.
+
+    JSON gives only string keys and finite numbers (msgspec refuses overflowing ones), so what is
+    left is the integer range, which msgspec's MessagePack encoder checks, and the nesting, which a
+    short input cannot exceed; anything else is walked.
+    """
+    if size - _MIN_JSON >= _NEST_BYTES:
+        return _values_ok(payload, metadata)
+    try:
+        if type(payload) is not str:
+            _int_probe(payload)
+        for k, v in metadata.items():
+            if not (k in good_metadata_keys or metadata_key_ok(k)):
+                return False
+            tv = type(v)
+            if not (tv is str or tv is bool or v is None):
+                _int_probe(v)
+    except (OverflowError, TypeError, ValueError, msgspec.EncodeError):
+        return _values_ok(payload, metadata)  # the walk decides
+    return True
+
+
 def _check_encodable(msg: Message) -> None:
     """What the model's constructors do not check, checked before either codec writes a byte."""
     if type(msg.payload) is not str:
@@ -377,7 +412,9 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
         ttl = Ttl(wttl.secs, wttl.nanos)
     payload, metadata = w.payload, w.metadata
     tp = type(payload)
-    if (not (tp is str or payload is None or tp is bool) or metadata) and not _values_ok(payload, metadata):
+    if (not (tp is str or payload is None or tp is bool) or metadata) and not _json_values_ok(
+        len(data), payload, metadata
+    ):
         return _decode_json_slow(data)
     mtype = h.message_type
     if cid is None and mtype is RESPONSE:

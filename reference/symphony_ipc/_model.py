@@ -10,6 +10,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from . import _ids
 from ._errors import (
     InvalidEndpointId,
     InvalidMessageType,
@@ -243,15 +244,18 @@ class MessageBuilder:
         self._timestamp: Timestamp | None = None
 
     def message_type(self, value: MessageType | str) -> MessageBuilder:
-        self._type = check_message_type(value)
+        self._type = value if type(value) is MessageType else check_message_type(value)
         return self
 
+    # known-good endpoint ids are a set lookup; anything else gets the full check
     def source(self, value: str) -> MessageBuilder:
-        self._source = check_endpoint(value, "source")
+        ok = type(value) is str and value in good_endpoints
+        self._source = value if ok else check_endpoint(value, "source")
         return self
 
     def target(self, value: str) -> MessageBuilder:
-        self._target = check_endpoint(value, "target")
+        ok = type(value) is str and value in good_endpoints
+        self._target = value if ok else check_endpoint(value, "target")
         return self
 
     def payload(self, value: Any) -> MessageBuilder:
@@ -307,6 +311,7 @@ class MessageBuilder:
             raise MissingField("target")
         if self._type is RESPONSE and self._correlation_id is None:
             raise MissingField("correlation_id", "a Response needs a correlation_id")
+        meta = self._metadata
         return Message(
             Header(
                 self._id or new_id(),
@@ -321,7 +326,7 @@ class MessageBuilder:
                 self._version,
             ),
             self._payload,
-            dict(self._metadata),
+            dict(meta) if meta else {},
         )
 
 
@@ -349,9 +354,13 @@ def new_message(
         Priority.custom(priority)
     if message_type is RESPONSE and correlation_id is None:
         raise MissingField("correlation_id", "a Response needs a correlation_id")
+    try:
+        mid = _ids._next()  # new_id() without its frame
+    except StopIteration:
+        mid = new_id()
     return Message(
         Header(
-            new_id(),
+            mid,
             correlation_id,
             message_type,
             source,

@@ -247,6 +247,55 @@ def test_decoder_and_encoder_agree_on_the_depth_limit(codec: s.Codec) -> None:
             assert s.decode(s.encode(decoded, codec), codec).payload == value
 
 
+# The smallest envelope the fast JSON decoder accepts: its decoder skips walking the values of an
+# input too short to nest past the limit, so the limit must hold exactly in the smallest one.
+_SMALLEST = (
+    b'{"header":{"id":"00000000-0000-4000-8000-000000000000","correlation_id":null,'
+    b'"message_type":"Event","source":"a","target":"b","timestamp":"2000-01-01T00:00:00Z","ttl":null,'
+    b'"priority":0,"version":{"major":1,"minor":0}},"payload":PAYLOAD,"metadata":META}'
+)
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_the_depth_limit_holds_in_the_smallest_envelope(kind: str) -> None:
+    def raw(payload: Any, meta: Any) -> bytes:
+        text = json.dumps(payload, separators=(",", ":")).encode()
+        return _SMALLEST.replace(b"PAYLOAD", text).replace(
+            b"META", json.dumps(meta, separators=(",", ":")).encode()
+        )
+
+    assert s.decode_json(raw(0, {})).payload == 0
+    for depth in range(60, 67):
+        value = nested(depth, kind)
+        if depth <= 64:  # containers 64 deep in the payload, 63 in a metadata value (ENV-014)
+            assert s.decode_json(raw(value, {})).payload == value
+        else:
+            with pytest.raises(s.SerializationError):
+                s.decode_json(raw(value, {}))
+        if depth <= 63:
+            assert s.decode_json(raw(None, {"m": value})).metadata == {"m": value}
+        else:
+            with pytest.raises(s.SerializationError):
+                s.decode_json(raw(None, {"m": value}))
+
+
+@pytest.mark.parametrize("where", ["payload", "metadata"])
+@pytest.mark.parametrize(
+    ("number", "ok"), [(2**64 - 1, True), (2**64, False), (-(2**63), True), (-(2**63) - 1, False)]
+)
+def test_integer_bounds_in_a_short_message(where: str, number: int, ok: bool) -> None:
+    payload, meta = ([number], {}) if where == "payload" else (None, {"n": [number]})
+    text = _SMALLEST.replace(b"PAYLOAD", json.dumps(payload).encode()).replace(
+        b"META", json.dumps(meta).encode()
+    )
+    if ok:
+        msg = s.decode_json(text)
+        assert (msg.payload, msg.metadata) == (payload, meta)
+    else:
+        with pytest.raises(s.SerializationError):
+            s.decode_json(text)
+
+
 # ---------------------------------------------------------------- values
 
 
