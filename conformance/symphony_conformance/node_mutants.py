@@ -478,7 +478,7 @@ class SwapsCopies(Fault):
         return []
 
 
-@_mutant(["NODE-006"], ["window"], "a refused acknowledgement gets no answer")
+@_mutant(["NODE-004", "NODE-006"], ["submissions", "window"], "a refused acknowledgement gets no answer")
 class SwallowsAckRefusals(Fault):
     def down(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes]:
         if m is not None and _is_reply(m) and _h(m).get("correlation_id") in link.acks:
