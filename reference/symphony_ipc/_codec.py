@@ -359,8 +359,35 @@ def _check_encodable(msg: Message) -> None:
 
 def encode_json(msg: Message) -> bytes:
     """Encode in the canonical JSON form (COD-001)."""
-    _check_encodable(msg)
-    out = _json_bytes(msg)
+    payload, metadata, h = msg.payload, msg.metadata, msg.header
+    # _check_encodable and _json_bytes, inlined (the hot path)
+    if type(payload) is not str:
+        check_value(payload)
+    if metadata:
+        for k, v in metadata.items():
+            if k not in good_metadata_keys:
+                check_metadata_key(k)
+            check_value(v, 1)
+    ttl = h.ttl
+    if ttl is not None and not (0 <= ttl.secs <= U64 and 0 <= ttl.nanos < NS):
+        raise SerializationError(f"ttl {ttl!r} is outside secs u64, nanos [0, 10^9)")
+    out = _json_writer.encode(
+        _JsonMessageOut(
+            _JsonHeaderOut(
+                h.id,
+                h.correlation_id,
+                h.message_type,
+                h.source,
+                h.target,
+                format_rfc3339(h.timestamp.ns),
+                ttl,
+                h.priority,
+                h.version,
+            ),
+            payload,
+            metadata,
+        )
+    )
     if len(out) > MAX_MESSAGE_SIZE:
         raise MessageTooLarge(f"encoded message is {len(out)} bytes, over {MAX_MESSAGE_SIZE}")
     return out
