@@ -42,8 +42,9 @@ class Timestamp(msgspec.Struct, frozen=True, order=True, gc=False):
 
 _prefix_cache: dict[int, str] = {}
 # The hot paths' caches, per second: "YYYY-MM-DDTHH:MM:SS." for formatting, and the reverse (that
-# text -> the second's first nanosecond) for parsing the canonical 9-digit form. Only valid,
-# in-range, non-leap seconds are ever keys of _canon_base.
+# text -> the second's first nanosecond) for the JSON decoder, which takes a canonical 9-digit
+# timestamp as that key, 9 ASCII digits and "Z". Only valid, in-range, non-leap seconds are ever
+# keys of _canon_base.
 _frac_prefix: dict[int, str] = {}
 _canon_base: dict[str, int] = {}
 
@@ -83,17 +84,6 @@ def format_rfc3339(ns: int) -> str:
     if frac % 1_000_000 == 0:
         return f"{prefix}.{frac // 1_000_000:03d}Z"
     return f"{prefix}.{frac // 1000:06d}Z"
-
-
-def canonical_ns(text: str) -> int | None:
-    """Nanoseconds of ``text`` if it is a canonical timestamp with 9 fraction digits in a second
-    seen lately (the hot path of decoders), else None: ask :func:`parse_rfc3339`."""
-    base = _canon_base.get(text[:20])
-    if base is not None and len(text) == 30 and text[29] == "Z":
-        frac = text[20:29]
-        if frac.isdigit() and frac.isascii():
-            return base + int(frac)
-    return None
 
 
 _RFC3339 = re.compile(
