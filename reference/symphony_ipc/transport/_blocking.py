@@ -26,7 +26,9 @@ from ._base import PIPE_GROW_MAX, WRITEV_MIN, _read_buffer_view, grow_pipe, pars
 from ._errors import ConnectionRefused, PeerBroken, TransportClosed, TransportError, TransportTimeout
 from ._fifo import RENDEZVOUS, pair_paths
 from ._stdio import EXIT_GRACE, spawn, split_command
-from .sansio import DEFAULT_CODECS, PROTOCOL_VERSION, Mode, Role
+from .sansio import DEFAULT_CODECS, PROTOCOL_VERSION, Mode, Role, State
+
+_OPEN = State.OPEN
 
 
 class BlockingConnection:
@@ -50,6 +52,9 @@ class BlockingConnection:
         # before each read (~5 us of a ~60 us round trip). 0.0: no receive timeout is set.
         self._is_socket = rfd == wfd and stat.S_ISSOCK(os.fstat(rfd).st_mode)
         self._rcvtimeo = 0.0
+        # the ``timeout`` of recv_frame that a plain read honours as it is: None (no timeout, a
+        # blocking read), or on a socket the timeout its SO_RCVTIMEO is set to
+        self._plain_read_timeout: float | None = None
         self.codec = ""
         self.peer_version = (0, 0)
 
@@ -96,6 +101,7 @@ class BlockingConnection:
             sock.detach()
             os.set_blocking(self._rfd, True)  # a socket object may have changed it (setdefaulttimeout)
         self._rcvtimeo = seconds
+        self._plain_read_timeout = seconds or None
 
     def _fill(self, deadline: float | None, socket_timeout: float | None = None) -> bytes | None:
         """Read once: the payload when the read is exactly one frame (the usual case), else None
@@ -112,6 +118,10 @@ class BlockingConnection:
                     raise TransportTimeout("timed out waiting for the peer")
         elif self._rcvtimeo:
             self._set_rcvtimeo(0.0)  # a read without a deadline must not time out
+        return self._read()
+
+    def _read(self) -> bytes | None:
+        """One read, then as :meth:`_fill`."""
         buf, mv = _read_buffer_view()  # os.read(fd, 256 KiB) would cost an mmap per call (~15 us)
         try:
             n = os.readv(self._rfd, [buf])
@@ -174,8 +184,19 @@ class BlockingConnection:
             raise TransportClosed("recv_frame on a closed connection")
         if self._frames:
             return self._frames.popleft()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        socket_timeout = timeout if self._is_socket and timeout is not None and 0 < timeout < 1e6 else None
+        if timeout == self._plain_read_timeout and self._core.state is _OPEN:
+            # the usual call: the same timeout as the last one, which the kernel already applies
+            deadline = None if timeout is None else time.monotonic() + timeout
+            payload = self._read()
+            if payload is not None:
+                return payload
+            if self._frames:
+                return self._frames.popleft()
+            socket_timeout = None  # a frame in several reads: the rest waits for what remains
+        else:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            on_socket = self._is_socket and timeout is not None and 0 < timeout < 1e6
+            socket_timeout = timeout if on_socket else None
         while True:
             err = self._core.terminal_error()
             if err is not None:

@@ -37,6 +37,7 @@ class Mode(StrEnum):
 
 
 _NDJSON: Final = Mode.NDJSON
+_FRAMES: Final = Mode.FRAMES
 
 
 class Role(StrEnum):
@@ -432,6 +433,9 @@ class Connection:
             self.state is State.AWAIT_WELCOME and len(self.codecs) == 1  # FRM-015
         ):
             raise self.terminal_error() or LocalProtocolError(f"cannot send in state {self.state}")
+        n = len(payload)
+        if n <= MAX_FRAME_SIZE and self.mode is _FRAMES:  # frame_bytes, inlined for the hot path
+            return _LEN.pack(n) + payload
         return frame_bytes(payload, self.mode or Mode.FRAMES)
 
     def send_frame_iov(self, payload: bytes) -> tuple[bytes, bytes]:
