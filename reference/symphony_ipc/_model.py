@@ -312,9 +312,15 @@ class MessageBuilder:
         if self._type is RESPONSE and self._correlation_id is None:
             raise MissingField("correlation_id", "a Response needs a correlation_id")
         meta = self._metadata
+        mid = self._id
+        if mid is None:
+            try:
+                mid = _ids._next()  # new_id() without its frame
+            except StopIteration:
+                mid = new_id()
         return Message(
             Header(
-                self._id or new_id(),
+                mid,
                 self._correlation_id,
                 self._type,
                 self._source,
