@@ -31,6 +31,8 @@ import asyncio
 import contextlib
 import sys
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from .._codec import Codec, decode, encode
@@ -120,7 +122,7 @@ class _Wire:
 class _Remote:
     """An endpoint registered by a connection: its window and copies in flight."""
 
-    __slots__ = ("answer_acks", "closed", "flying", "id", "scheduled", "window")
+    __slots__ = ("answer_acks", "closed", "flying", "id", "scheduled", "wake", "window")
 
     def __init__(self, eid: str, window: int, answer_acks: bool = False) -> None:
         self.id = eid
@@ -129,6 +131,11 @@ class _Remote:
         self.flying = 0
         self.scheduled = False
         self.closed = False
+        self.wake: Callable[[], None] = _nothing  # the core's wake-up for it (set at registration)
+
+
+def _nothing() -> None:
+    pass
 
 
 class NodeConnection:
@@ -267,13 +274,14 @@ class NodeConnection:
     # ---------------------------------------------------------------- delivery (the window)
 
     def _wake(self, rem: _Remote) -> None:
+        """The core has a copy for ``rem``: pump it in the next turn of the loop, once the frames
+        of this one are all handled (so one take-and-write covers them all)."""
         if not rem.scheduled and not rem.closed:
             rem.scheduled = True
-            self._loop.call_soon(self._pump_soon, rem)
-
-    def _pump_soon(self, rem: _Remote) -> None:
-        rem.scheduled = False
-        self._pump(rem)
+            node = self.node
+            node.woken.append((self, rem))
+            if len(node.woken) == 1:
+                self._loop.call_soon(node.pump_woken)
 
     def _pump(self, rem: _Remote) -> None:
         """Send the endpoint's next copies, in delivery order, while its window has room."""
@@ -284,7 +292,7 @@ class NodeConnection:
         while rem.flying < rem.window and not self._blocked:
             d = core.take(rem.id)
             if d is None:
-                core.set_wake(rem.id, lambda: self._wake(rem))
+                core.set_wake(rem.id, rem.wake)
                 return
             rem.flying += 1
             self._forward(d.message, wire, False)
@@ -456,7 +464,8 @@ class NodeConnection:
         if type(answer_acks) is not bool:
             raise InvalidOperation(f"answer_acks must be a boolean, got {answer_acks!r}", field="answer_acks")
         self.bus.register(eid)  # BUS-002, BUS-038: INVALID_ENDPOINT_ID, INVALID_OPERATION
-        self.endpoints[eid] = _Remote(eid, window, answer_acks)
+        rem = self.endpoints[eid] = _Remote(eid, window, answer_acks)
+        rem.wake = partial(self._wake, rem)
         self.node.owners[eid] = self
         return {"endpoint": eid, "window": window, "answer_acks": answer_acks}
 
@@ -510,7 +519,20 @@ class BusNode:
         self.owners: dict[str, NodeConnection] = {}
         self.connections: set[NodeConnection] = set()
         self.wire = _Wire()
+        #: endpoints with new copies, pumped in the next turn of the loop
+        self.woken: list[tuple[NodeConnection, _Remote]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def pump_woken(self) -> None:
+        """Send the woken endpoints' copies and write them at once: this already runs after the
+        turn's frames, so waiting one more turn for the write would only add latency."""
+        woken, self.woken = self.woken, []
+        for nc, rem in woken:
+            rem.scheduled = False
+            nc._pump(rem)
+        for nc, _ in woken:
+            if nc._out:
+                nc._flush()
 
     async def handle(self, conn: Transport) -> None:
         """Serve one connection (handshake done) until it ends."""
