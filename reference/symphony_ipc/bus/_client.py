@@ -42,6 +42,9 @@ _REQUEST = MessageType.REQUEST
 _RESPONSE = MessageType.RESPONSE
 _ERROR = MessageType.ERROR
 
+#: Results that are certainly not awaitable (inspect.isawaitable is an ABC check, slow for them).
+_PLAIN: Final = frozenset({type(None), dict, list, str, int, float, bool})
+
 Handler = Callable[[Message], Any]
 """A :meth:`BusClient.serve` handler: returns (or awaits to) the answer's payload for a Request;
 raising fails the attempt (the node retries the copy, BUS-031)."""
@@ -178,14 +181,19 @@ class BusClient:
     # ---------------------------------------------------------------- frames out
 
     async def _send(self, msg: Message) -> None:
+        if self._put(msg):
+            await self.conn.drain()
+
+    def _put(self, msg: Message) -> bool:
+        """Queue ``msg``; True when the caller must ``await self.conn.drain()`` (the output was
+        over its high-water mark at the last write)."""
         if self._ended is not None:
             raise EndpointClosed(f"the connection to the bus node ended ({self._ended})")
         h = msg.header
         if h.message_type is _REQUEST and h.target != SYSTEM_SOURCE:
             self._asked[h.id] = None
         self._queue(encode(msg, self.codec))
-        if self._blocked:
-            await self.conn.drain()
+        return self._blocked
 
     def _queue(self, frame: bytes) -> None:
         """The frames queued in one turn of the loop go out in one write."""
@@ -221,7 +229,8 @@ class BusClient:
             if self._sweeper is None:
                 self._sweeper = loop.call_later(1.0, self._sweep)
         try:
-            await self._send(msg)
+            if self._put(msg):
+                await self.conn.drain()
             return await fut
         finally:
             self._waiting.pop(mid, None)
@@ -383,20 +392,29 @@ class BusClient:
         ends): it returns (or awaits to) the payload that answers a ``Request``; raising fails
         the attempt (acknowledged ``false``: the node retries, BUS-030/031)."""
         done = 0
+        inbox = self._inbox
         while count is None or done < count:
-            try:
-                msg, needs_ack = await self._next(None)
-            except EndpointClosed:
-                return
+            if inbox and self._open:  # the common case under load: no wait, no coroutine
+                _, _, msg, needs_ack = heapq.heappop(inbox)
+            else:
+                try:
+                    msg, needs_ack = await self._next(None)
+                except EndpointClosed:
+                    return
             try:
                 result = handler(msg)
-                if inspect.isawaitable(result):
+                if type(result) not in _PLAIN and inspect.isawaitable(result):
                     result = await result
                 ok = True
             except Exception:
                 ok = False
             if ok and msg.header.message_type is _REQUEST:
-                await self.respond(msg, result)
+                h = msg.header
+                answer = new_message(
+                    _RESPONSE, self.id, h.source, result, correlation_id=h.id, priority=h.priority
+                )
+                if self._put(answer):
+                    await self.conn.drain()
                 if self.answer_acks:  # the response acknowledged the request (NODE-010)
                     needs_ack = False
             if needs_ack:
