@@ -160,10 +160,12 @@ class _Mutant(ReferenceImplementation):
     def info(self) -> ImplInfo:
         return replace(super().info, name=f"mutant {self._name} (of the reference)")
 
-    def listen(self, scheme: str, security: Mapping[str, Any] | None = None) -> Endpoint:
+    def listen(
+        self, scheme: str, security: Mapping[str, Any] | None = None, *, role: str = "echo"
+    ) -> Endpoint:
         if self._endpoints is None and scheme != "stdio":
             self._endpoints = _MutantEndpoints(self._mutation, self._core_class)
-        return super().listen(scheme, security)
+        return super().listen(scheme, security, role=role)
 
 
 _SAME: Final[Mutation] = lambda settings: settings  # noqa: E731

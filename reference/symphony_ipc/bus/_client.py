@@ -397,6 +397,8 @@ class BusClient:
             if inbox and self._open:  # the common case under load: no wait, no coroutine
                 _, _, msg, needs_ack = heapq.heappop(inbox)
             else:
+                if self._out:  # nothing more to answer now: write the answers at once
+                    self._flush()
                 try:
                     msg, needs_ack = await self._next(None)
                 except EndpointClosed:
