@@ -272,9 +272,11 @@ def test_undriven_profile_is_a_harness_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A profile of the spec the harness does not drive (every one is driven now: one is hidden)."""
-    from symphony_conformance import _adapters
+    from symphony_conformance._impl import PROFILES
 
-    monkeypatch.setattr(_adapters, "PROFILES", tuple(p for p in _adapters.PROFILES if p != "bus-node"))
+    monkeypatch.setattr(
+        "symphony_conformance._adapters.PROFILES", tuple(p for p in PROFILES if p != "bus-node")
+    )
     assert main(["run", "--profile", "bus-node"]) == 2
     err = capsys.readouterr().err
     assert "does not drive that profile yet" in err
