@@ -85,7 +85,7 @@ def test_catalogue_shape() -> None:
     assert {r for m in CATALOGUE.values() for r in m.breaks} == CHECKED  # every requirement bites
 
 
-def test_reference_passes_every_check_in_process(short_waits: None) -> None:
+def test_reference_passes_every_check_in_process() -> None:
     impl = ReferenceImplementation()
     try:
         address = impl.listen("unix", role="bus-node").address
