@@ -50,8 +50,8 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
 @pytest.fixture
 def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reference answers in milliseconds: a mutant that withholds something is caught sooner."""
-    monkeypatch.setattr(node_checks, "WAIT", 2.0)
-    monkeypatch.setattr(node_checks, "SETTLE", 2.0)
+    monkeypatch.setattr(node_checks, "WAIT", 1.0)
+    monkeypatch.setattr(node_checks, "SETTLE", 1.5)
     monkeypatch.setattr(node_checks, "QUIET", 0.2)
 
 
