@@ -1,10 +1,16 @@
 """``symphony-conformance selftest``: does the suite catch faults?
 
-Runs the suite against the reference and against every seeded-fault mutant of
-:mod:`symphony_conformance.mutants` (each on its own profile), with quick Hypothesis settings and
-a fixed seed, in worker processes. Each worker is started once and runs its share of the jobs
-in-process, one ``symphony-conformance run`` after the other (a job costs what pytest's
-collection and the profile's tests cost, not a Python start-up).
+Runs the suite against the reference and against every seeded-fault mutant of the three
+catalogues (:data:`CATALOGUES`), each mutant on its own profile only, with quick Hypothesis
+settings and a fixed seed, in worker processes: the implementations of
+:mod:`symphony_conformance.mutants` (the message profiles and the bus) with ``--impl``, the
+transport makers of :mod:`symphony_conformance.transport_mutants` with ``--transport`` (its one
+frame-decoder mutant with ``--impl``) on the profile ``transport``, the implementations of
+:mod:`symphony_conformance.security_mutants` with ``--impl`` on the profile ``security``. The
+reference runs once, on every profile of the selected mutants. Each worker is started once and
+runs its share of the jobs in-process, one ``symphony-conformance run`` after the other (a job
+costs what pytest's collection and the profile's tests cost, not a Python start-up); a job of the
+profiles transport or security gets a fresh worker of its own (:func:`isolated`).
 
 A mutant is *caught* when the run fails and every requirement the mutant declares has a failed
 or errored case; it *survived* when none of them has one (*partly caught* otherwise). A case
@@ -20,20 +26,58 @@ import contextlib
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any, Final, TextIO
 
 DEFAULT_SEED: Final = 20240517
 DEFAULT_HYPOTHESIS_PROFILE: Final = "quick"
 REFERENCE: Final = "reference"
+
+#: The seeded-fault catalogues: ``message`` (:mod:`.mutants`: the message profiles and the bus),
+#: ``transport`` (:mod:`.transport_mutants`), ``security`` (:mod:`.security_mutants`).
+CATALOGUES: Final = ("message", "transport", "security")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One mutant of any catalogue, in the shape the selftest runs it."""
+
+    name: str
+    catalogue: str
+    profile: str
+    """The one profile run against it (its checks must catch it)."""
+    breaks: tuple[str, ...]
+    impl: str = REFERENCE
+    """The ``--impl`` that loads it (the reference for a transport maker)."""
+    transport: str = ""
+    """The ``--transport`` that loads it (a transport mutant's maker); empty: none."""
+
+
+def catalogue_entries() -> list[Entry]:
+    """Every mutant of the three catalogues, in catalogue order. ValueError when two share a name
+    (``--mutant NAME`` and the results are keyed by name)."""
+    from .mutants import CATALOGUE as MESSAGE
+    from .security_mutants import CATALOGUE as SECURITY
+    from .transport_mutants import CATALOGUE as TRANSPORT
+
+    out = [Entry(m.name, "message", m.profile, m.breaks, impl=m.impl_spec) for m in MESSAGE.values()]
+    for t in TRANSPORT.values():
+        loads = {"transport": t.spec} if t.kind == "transport" else {"impl": t.spec}
+        out.append(Entry(t.name, "transport", t.profile, t.breaks, **loads))
+    out += [Entry(m.name, "security", m.profile, m.breaks, impl=m.spec) for m in SECURITY.values()]
+    twice = sorted(n for n, k in Counter(e.name for e in out).items() if k > 1)
+    if twice:
+        raise ValueError(f"mutant name(s) in more than one catalogue: {', '.join(twice)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,14 +86,30 @@ class Job:
     impl: str
     profiles: tuple[str, ...]
     breaks: tuple[str, ...] = ()
+    transport: str = ""
+    """A ``--transport`` spec; empty: the implementation's own transports."""
+    catalogue: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "catalogue": self.catalogue,
             "impl": self.impl,
+            "transport": self.transport,
             "profiles": list(self.profiles),
             "breaks": list(self.breaks),
         }
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Job:
+        return Job(
+            str(data["name"]),
+            str(data["impl"]),
+            tuple(data["profiles"]),
+            tuple(data["breaks"]),
+            str(data.get("transport") or ""),
+            str(data.get("catalogue") or ""),
+        )
 
 
 @dataclass
@@ -64,6 +124,8 @@ class JobResult:
     crashed_cases: list[str] = field(default_factory=list)
     """The failing cases where the implementation raised an exception that is no protocol error."""
     error: str = ""
+    cpu: float = 0.0
+    """CPU seconds the run used (its worker process, threads and children included)."""
 
     @property
     def caught_by(self) -> list[str]:
@@ -100,6 +162,7 @@ class JobResult:
             "status": self.status,
             "exit_code": self.exit_code,
             "duration": round(self.duration, 3),
+            "cpu": round(self.cpu, 3),
             "caught_by": self.caught_by,
             "failed_requirements": self.failed_requirements,
             "failing_cases": [{"nodeid": n, "requirements": r} for n, r in self.failing_cases],
@@ -109,39 +172,69 @@ class JobResult:
 
 
 def jobs_for(
-    profiles: Sequence[str] = (), names: Sequence[str] = (), *, with_reference: bool = True
+    profiles: Sequence[str] = (),
+    names: Sequence[str] = (),
+    *,
+    catalogues: Sequence[str] = (),
+    with_reference: bool = True,
 ) -> list[Job]:
-    """The mutants to run (of ``profiles``, or named), and the reference on their profiles."""
-    from .mutants import CATALOGUE
-
-    unknown = [n for n in names if n not in CATALOGUE]
+    """The mutants to run (of ``catalogues``, of ``profiles``, or named: every filter given
+    applies), and the reference on their profiles."""
+    entries = catalogue_entries()
+    bad = [c for c in catalogues if c not in CATALOGUES]
+    if bad:
+        raise ValueError(f"unknown catalogue(s): {', '.join(bad)}; known: {', '.join(CATALOGUES)}")
+    known = {e.name for e in entries}
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown mutant(s): {', '.join(unknown)}; see symphony_conformance.mutants")
+        raise ValueError(
+            f"unknown mutant(s): {', '.join(unknown)}; see symphony_conformance.mutants, "
+            "transport_mutants and security_mutants"
+        )
     chosen = [
         m
-        for m in CATALOGUE.values()
-        if (not profiles or m.profile in profiles) and (not names or m.name in names)
+        for m in entries
+        if (not catalogues or m.catalogue in catalogues)
+        and (not profiles or m.profile in profiles)
+        and (not names or m.name in names)
     ]
-    jobs = [Job(m.name, m.impl_spec, (m.profile,), m.breaks) for m in chosen]
+    jobs = [Job(m.name, m.impl, (m.profile,), m.breaks, m.transport, m.catalogue) for m in chosen]
     if with_reference and chosen:
-        seen: dict[str, None] = {}
+        # One reference run per catalogue, on its mutants' profiles: under the conditions its
+        # mutants run in (a transport or security run in a fresh process, see isolated()).
+        seen: dict[str, dict[str, None]] = {}
         for m in chosen:
-            seen.setdefault(m.profile, None)
-        jobs.insert(0, Job(REFERENCE, REFERENCE, tuple(seen)))
+            seen.setdefault(m.catalogue, {}).setdefault(m.profile, None)
+        jobs[:0] = [Job(REFERENCE, REFERENCE, tuple(p), catalogue=c) for c, p in seen.items()]
     return jobs
 
 
 # ---------------------------------------------------------------- one job, in a worker
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_job(job: Job, *, seed: int, hypothesis_profile: str) -> JobResult:
     """``symphony-conformance run`` of one job, in this process (its output discarded)."""
+    cpu = _cpu_seconds()
+    result = _run_job(job, seed=seed, hypothesis_profile=hypothesis_profile)
+    result.cpu = _cpu_seconds() - cpu
+    return result
+
+
+def _run_job(job: Job, *, seed: int, hypothesis_profile: str) -> JobResult:
     from .cli import main
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="symphony-selftest-") as tmp:
         report_path = Path(tmp) / "report.json"
         argv = ["run", "--impl", job.impl, "--seed", str(seed), "--hypothesis-profile", hypothesis_profile]
+        if job.transport:
+            argv += ["--transport", job.transport]
         for p in job.profiles:
             argv += ["--profile", p]
         argv += ["--report-json", str(report_path)]
@@ -186,7 +279,7 @@ def _worker() -> int:
         if not line.strip():
             continue
         spec = json.loads(line)
-        job = Job(spec["name"], spec["impl"], tuple(spec["profiles"]), tuple(spec["breaks"]))
+        job = Job.from_dict(spec)
         result = run_job(job, seed=int(spec["seed"]), hypothesis_profile=str(spec["hypothesis_profile"]))
         protocol.write(json.dumps(result.to_dict()) + "\n")
     return 0
@@ -212,7 +305,101 @@ def _result_from(job: Job, data: dict[str, Any]) -> JobResult:
         failing_cases=[(c["nodeid"], list(c["requirements"])) for c in data["failing_cases"]],
         crashed_cases=list(data.get("crashed_cases") or []),
         error=str(data.get("error") or ""),
+        cpu=float(data.get("cpu") or 0.0),
     )
+
+
+#: Rough wall-clock seconds of one mutant's run, by profile (on an idle 2-core machine): only
+#: their order matters, the longest jobs start first so that no long one is left for the end.
+_COST: Final = {
+    "bus": 15.0,
+    "security": 15.0,
+    "transport": 8.0,
+    "envelope": 4.5,
+    "codec-json": 2.5,
+    "codec-msgpack": 2.2,
+    "ttl": 2.0,
+    "priority": 2.0,
+    "versioning": 1.6,
+}
+#: The share of a core a run of the profile keeps busy (CPU time over wall-clock time, measured:
+#: the transport, security and bus checks mostly wait, for timeouts, peers and children); 1 for
+#: the others.
+_SHARE: Final = {"security": 0.15, "transport": 0.3, "bus": 0.35, "envelope": 0.7}
+
+
+def _cost(job: Job) -> float:
+    if job.name == REFERENCE:
+        return float("inf")
+    if job.catalogue == "transport" and not job.transport:  # an --impl: every transport is run
+        return 26.0
+    return max(_COST.get(p, 5.0) for p in job.profiles)
+
+
+def cpu_share(job: Job) -> float:
+    """The estimated share of a core ``job`` keeps busy."""
+    return max(_SHARE.get(p, 1.0) for p in job.profiles)
+
+
+def isolated(job: Job) -> bool:
+    """Whether ``job`` gets a worker process of its own: the runs of the profiles transport and
+    security start listeners, threads and child processes, and a worker that ran other jobs before
+    made them several times slower (and once crashed pytest's assertion rewriting)."""
+    return bool({"transport", "security"} & set(job.profiles))
+
+
+def _start_worker() -> subprocess.Popen[str]:
+    with _worker_environment() as env:
+        return subprocess.Popen(
+            [sys.executable, "-m", "symphony_conformance._selftest", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+
+def _stop_worker(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(OSError):
+        assert proc.stdin is not None
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class _Scheduler:
+    """Hands out jobs, the longest first, while the running jobs' CPU shares fit in ``cores``
+    (and at most ``processes`` at a time; a job that does not fit starts when nothing runs)."""
+
+    def __init__(self, jobs: Sequence[Job], *, cores: float, processes: int) -> None:
+        self.pending = sorted(jobs, key=_cost, reverse=True)
+        self.cores = cores
+        self.processes = processes
+        self.busy = 0.0
+        self.running = 0
+        self._cond = threading.Condition()
+
+    def take(self) -> Job | None:
+        with self._cond:
+            while self.pending:
+                room = self.running < self.processes
+                for i, job in enumerate(self.pending):
+                    if self.running == 0 or (room and self.busy + cpu_share(job) <= self.cores + 1e-9):
+                        del self.pending[i]
+                        self.busy += cpu_share(job)
+                        self.running += 1
+                        return job
+                self._cond.wait()
+            return None
+
+    def done(self, job: Job) -> None:
+        with self._cond:
+            self.busy -= cpu_share(job)
+            self.running -= 1
+            self._cond.notify_all()
 
 
 def run_jobs(
@@ -224,77 +411,83 @@ def run_jobs(
     timeout: float = 600.0,
     progress: TextIO | None = None,
 ) -> list[JobResult]:
-    """Run ``jobs`` on ``workers`` worker processes, the slowest profiles first."""
-    order = {"envelope": 0, "codec-json": 1, "codec-msgpack": 2, "priority": 3, "versioning": 4, "ttl": 5}
-    pending: Queue[Job] = Queue()
-    for job in sorted(jobs, key=lambda j: (j.name != REFERENCE, min(order.get(p, 9) for p in j.profiles))):
-        pending.put(job)
-    results: dict[str, JobResult] = {}
+    """Run ``jobs`` on worker processes, the references and the longest jobs first: as many at a
+    time as their estimated CPU shares (:func:`cpu_share`) fit in ``workers`` cores, at most
+    ``3 * workers`` processes. An :func:`isolated` job gets a fresh process, which ends with it."""
+    scheduler = _Scheduler(jobs, cores=float(workers), processes=3 * workers)
+    results: dict[int, JobResult] = {}
     lock = threading.Lock()
 
     def serve() -> None:
-        with _worker_environment() as env:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "symphony_conformance._selftest", "--worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        assert proc.stdin is not None
-        assert proc.stdout is not None
+        proc: subprocess.Popen[str] | None = None
+        used = False
         try:
-            while True:
+            while (job := scheduler.take()) is not None:
                 try:
-                    job = pending.get_nowait()
-                except Empty:
-                    return
-                spec = {**job.to_dict(), "seed": seed, "hypothesis_profile": hypothesis_profile}
-                started = time.monotonic()
-                timer = threading.Timer(timeout, proc.kill)
-                timer.start()
-                try:
-                    proc.stdin.write(json.dumps(spec) + "\n")
-                    proc.stdin.flush()
-                    line = proc.stdout.readline()
-                except OSError:
-                    line = ""
+                    if proc is not None and used and isolated(job):
+                        _stop_worker(proc)
+                        proc = None
+                    if proc is None:
+                        proc, used = _start_worker(), False
+                    result = _ask(
+                        proc, job, seed=seed, hypothesis_profile=hypothesis_profile, timeout=timeout
+                    )
+                    used = True
                 finally:
-                    timer.cancel()
-                if line:
-                    result = _result_from(job, json.loads(line))
-                else:
-                    code = proc.poll()
-                    why = f"timed out after {timeout:.0f} s" if code is not None and code < 0 else "died"
-                    result = JobResult(job, 2, time.monotonic() - started, error=f"the worker {why}")
+                    scheduler.done(job)
                 with lock:
-                    results[job.name] = result
+                    results[id(job)] = result
                     if progress is not None:
                         print(
-                            f"  {job.name}: {result.status} ({result.duration:.1f} s)",
+                            f"  {job.name} [{', '.join(job.profiles)}]: {result.status} "
+                            f"({result.duration:.1f} s, {result.cpu:.1f} s of CPU)",
                             file=progress,
                             flush=True,
                         )
-                if not line:
+                if result.exit_code == 2 and result.error.startswith("the worker "):
                     return  # this worker is gone; the others take the remaining jobs
+                if isolated(job):
+                    _stop_worker(proc)
+                    proc = None
         finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            if proc is not None:
+                _stop_worker(proc)
 
-    threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, min(workers, len(jobs))))]
+    n_threads = max(1, min(3 * workers, len(jobs)))
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(n_threads)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    while not pending.empty():  # every worker died: the rest are errors
-        job = pending.get_nowait()
-        results[job.name] = JobResult(job, 2, 0.0, error="no worker left to run it")
-    return [results[j.name] for j in jobs]
+    for job in scheduler.pending:  # every worker died: the rest are errors
+        results[id(job)] = JobResult(job, 2, 0.0, error="no worker left to run it")
+    lost = "its worker could not be started"
+    return [results.get(id(j)) or JobResult(j, 2, 0.0, error=lost) for j in jobs]
+
+
+def _ask(
+    proc: subprocess.Popen[str], job: Job, *, seed: int, hypothesis_profile: str, timeout: float
+) -> JobResult:
+    """One job, run by the worker ``proc`` (killed after ``timeout`` seconds)."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    spec = {**job.to_dict(), "seed": seed, "hypothesis_profile": hypothesis_profile}
+    started = time.monotonic()
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        proc.stdin.write(json.dumps(spec) + "\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+    except OSError:
+        line = ""
+    finally:
+        timer.cancel()
+    if line:
+        return _result_from(job, json.loads(line))
+    code = proc.poll()
+    why = f"timed out after {timeout:.0f} s" if code is not None and code < 0 else "died"
+    return JobResult(job, 2, time.monotonic() - started, error=f"the worker {why}")
 
 
 # ---------------------------------------------------------------- the table
@@ -384,15 +577,16 @@ def selftest_command(args: argparse.Namespace, out: TextIO) -> int:
     except UnknownProfileError as e:
         raise HarnessError(f"--hypothesis-profile: {e}") from None
     try:
-        jobs = jobs_for(args.profile, args.mutant)
+        jobs = jobs_for(args.profile, args.mutant, catalogues=args.catalogue)
     except ValueError as e:
         raise HarnessError(str(e)) from None
     if not jobs:
-        raise HarnessError("no mutant of the selected profiles")
-    n_mutants = len(jobs) - 1
+        raise HarnessError("no mutant of the selected catalogues and profiles")
+    per_catalogue = Counter(j.catalogue for j in jobs if j.name != REFERENCE)
+    spread = ", ".join(f"{c} {per_catalogue[c]}" for c in CATALOGUES if per_catalogue[c])
     print(
-        f"selftest: {n_mutants} mutants and the reference; seed {args.seed}, Hypothesis profile "
-        f"{args.hypothesis_profile}, {min(args.workers, len(jobs))} worker process(es)",
+        f"selftest: {len(jobs) - 1} mutants ({spread}) and the reference; seed {args.seed}, "
+        f"Hypothesis profile {args.hypothesis_profile}, {min(args.workers, len(jobs))} worker process(es)",
         file=out,
         flush=True,
     )
@@ -416,12 +610,14 @@ def selftest_command(args: argparse.Namespace, out: TextIO) -> int:
     bad = [r for r in results if not r.ok]
     verdict = "PASSED" if not bad else "FAILED"
     detail = "" if not bad else ": " + ", ".join(f"{r.job.name} {r.status}" for r in bad)
-    print(f"\nselftest {verdict} in {elapsed:.1f} s{detail}", file=out)
+    cpu = sum(r.cpu for r in results)
+    print(f"\nselftest {verdict} in {elapsed:.1f} s ({cpu:.0f} s of CPU){detail}", file=out)
     if args.json_out:
         doc = {
             "seed": args.seed,
             "hypothesis_profile": args.hypothesis_profile,
             "duration": round(elapsed, 3),
+            "cpu": round(cpu, 3),
             "passed": not bad,
             "results": [r.to_dict() for r in results],
             "kill_rates": [{"profile": p, "caught": c, "mutants": n} for p, c, n in kill_rates(results)],
@@ -443,7 +639,18 @@ def add_selftest_options(p: argparse.ArgumentParser) -> None:
         help="worker processes (default: the CPU count, at most 4)",
     )
     p.add_argument(
-        "--profile", action="append", default=[], metavar="P", help="only the mutants of this profile"
+        "--catalogue",
+        action="append",
+        default=[],
+        choices=CATALOGUES,
+        help="only the mutants of this catalogue (repeatable; default: all three)",
+    )
+    p.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="P",
+        help="only the mutants of this profile (repeatable)",
     )
     p.add_argument(
         "--mutant", action="append", default=[], metavar="NAME", help="only this mutant (repeatable)"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from symphony_ipc._driver import EchoEndpoints
 from symphony_ipc.security import RateLimit, SecurityPolicy, settings_from_config
@@ -52,6 +52,8 @@ class SecurityMutant:
     description: str
     factory: Callable[[], Implementation] = field(compare=False, repr=False)
     kind: Literal["impl"] = "impl"
+    profile: ClassVar[str] = "security"
+    """The profile whose checks must catch it."""
 
     @property
     def spec(self) -> str:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from symphony_ipc.transport import Backoff, ConnectionPool, ReconnectingClient, Transport
 
@@ -54,6 +54,8 @@ class TransportMutant:
     """The requirement ids a run of the profile ``transport`` must report as failed."""
     description: str
     factory: Callable[[], Any] = field(compare=False, repr=False)
+    profile: ClassVar[str] = "transport"
+    """The profile whose checks must catch it."""
 
     @property
     def spec(self) -> str:
