@@ -231,8 +231,9 @@ def test_fd_pipe_pair_moves_bytes_both_ways() -> None:
 
 @pytest.mark.parametrize("scheme", ["memory", "unix"])
 def test_callback_echo_applies_back_pressure(scheme: str, short_dir: str) -> None:
-    """The serve command's echo answers from the reader callback; a client that does not read
-    makes it pause (TRN-013) and nothing is lost."""
+    """The serve command's echo (a thread of its own over a socket, the reader callback over the
+    in-process pipe); a client that does not read makes it stop reading (TRN-013) and nothing is
+    lost."""
     from symphony_ipc._serve import serve_echo
 
     address = f"unix:{short_dir}/bp.sock" if scheme == "unix" else f"memory:{short_dir}"
