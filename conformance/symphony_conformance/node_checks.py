@@ -67,6 +67,10 @@ Msg = dict[str, Any]
 NodeCheck = Callable[[str, bool], None]
 
 
+class NotOffered(Exception):
+    """The node does not offer what a check needs (a codec): the case is skipped, not failed."""
+
+
 def _fail(reqs: str, message: str) -> AssertionError:
     return AssertionError(f"[{reqs}] {message}")
 
@@ -91,6 +95,83 @@ def _timestamp() -> str:
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     ms = frac // 1_000_000
     return f"{base}.{ms:03d}Z" if ms else f"{base}Z"
+
+
+def _parse_timestamp(text: str) -> tuple[int, int]:
+    """Seconds and nanoseconds of a canonical timestamp (``YYYY-MM-DDTHH:MM:SS[.F]Z``)."""
+    import calendar
+
+    base, _, frac = text[:-1].partition(".")
+    secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return secs, int((frac + "000000000")[:9]) if frac else 0
+
+
+def _format_timestamp(secs: int, nanos: int) -> str:
+    """The canonical form: the shortest of 0, 3, 6 or 9 fraction digits that is exact."""
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if nanos == 0:
+        return base + "Z"
+    digits = f"{nanos:09d}"
+    n = next(n for n in (3, 6, 9) if not digits[n:].strip("0"))
+    return f"{base}.{digits[:n]}Z"
+
+
+def to_msgpack(m: Msg) -> bytes:
+    """The MessagePack form of spec/protocol.md section 6.2, built here with the generic library."""
+    import msgpack
+
+    h = m["header"]
+    corr = h["correlation_id"]
+    ttl = h["ttl"]
+    header = [
+        uuid.UUID(h["id"]).bytes,
+        None if corr is None else uuid.UUID(corr).bytes,
+        h["message_type"],
+        h["source"],
+        h["target"],
+        msgpack.Timestamp(*_parse_timestamp(h["timestamp"])),
+        None if ttl is None else [ttl["secs"], ttl["nanos"]],
+        h["priority"],
+        [h["version"]["major"], h["version"]["minor"]],
+    ]
+    out: bytes = msgpack.packb([header, m["payload"], m["metadata"]], use_bin_type=True)
+    return out
+
+
+def from_msgpack(data: bytes) -> Any:
+    """The JSON data model of a MessagePack message (spec/protocol.md section 6.2); ValueError
+    when the bytes do not have the layout."""
+    import msgpack
+
+    try:
+        header, payload, metadata = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        mid_, corr, mtype, source, target, ts, ttl, priority, version = header
+        if not isinstance(ts, msgpack.Timestamp) or not isinstance(mid_, bytes):
+            raise ValueError(f"id {mid_!r} or timestamp {ts!r} of the wrong type")
+        return {
+            "header": {
+                "id": str(uuid.UUID(bytes=mid_)),
+                "correlation_id": None if corr is None else str(uuid.UUID(bytes=corr)),
+                "message_type": mtype,
+                "source": source,
+                "target": target,
+                "timestamp": _format_timestamp(ts.seconds, ts.nanoseconds),
+                "ttl": None if ttl is None else {"secs": ttl[0], "nanos": ttl[1]},
+                "priority": priority,
+                "version": {"major": version[0], "minor": version[1]},
+            },
+            "payload": payload,
+            "metadata": metadata,
+        }
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+    ) as e:
+        raise ValueError(str(e)) from None
 
 
 def message(
@@ -174,9 +255,10 @@ class NodeWire:
     order instead (NODE-005).
     """
 
-    def __init__(self, address: str, reqs: str, timeout: float | None = None) -> None:
+    def __init__(self, address: str, reqs: str, timeout: float | None = None, codec: str = "json") -> None:
         timeout = WAIT if timeout is None else timeout
         self.reqs = reqs
+        self.codec = codec
         self.timeout = timeout
         try:
             self.raw = RawWire(address, timeout)
@@ -185,19 +267,24 @@ class NodeWire:
         self.stash: list[Msg] = []
         self.closed = False
         try:
-            welcome = self.raw.handshake(("json",))
+            welcome = self.raw.handshake((codec,))
         except (TimeoutError, AssertionError, ValueError) as e:
             self.raw.close()
             raise _fail(reqs, f"no welcome from {address} within {timeout} s: {e}") from None
-        if welcome.get("codec") != "json":
+        if welcome.get("codec") != codec:
             self.raw.close()
-            raise _fail("NODE-001", f"the node did not accept a JSON-only hello: {welcome}")
+            if codec != "json" and "error" in welcome:
+                raise NotOffered(f"the node does not speak {codec}: {welcome['error']}")
+            raise _fail("NODE-001", f"the node did not accept a {codec}-only hello: {welcome}")
 
     # -- output
 
     def send(self, *msgs: Msg) -> None:
         """Write the messages in one write (frames of one connection, in this order)."""
-        self.send_payloads(*(json.dumps(m, ensure_ascii=False).encode() for m in msgs))
+        if self.codec == "msgpack":
+            self.send_payloads(*(to_msgpack(m) for m in msgs))
+        else:
+            self.send_payloads(*(json.dumps(m, ensure_ascii=False).encode() for m in msgs))
 
     def send_payloads(self, *payloads: bytes) -> None:
         try:
@@ -227,11 +314,9 @@ class NodeWire:
             if not frame:
                 continue  # a keep-alive
             try:
-                obj = json.loads(frame)
-            except ValueError:
-                raise _fail(
-                    "NODE-001", f"a frame is not JSON in the negotiated codec: {frame[:80]!r}"
-                ) from None
+                obj = from_msgpack(frame) if self.codec == "msgpack" else json.loads(frame)
+            except ValueError as e:
+                raise _fail("NODE-001", f"a frame is no {self.codec} message: {frame[:80]!r} ({e})") from None
             errors = _schema_errors(obj)
             _check(not errors, "NODE-001", f"a frame is not a message: {errors[:3]} in {frame[:200]!r}")
             out: Msg = obj
@@ -413,6 +498,40 @@ def check_connections(address: str, multi: bool) -> None:
     finally:
         for w in wires:
             w.close()
+
+
+def check_codecs(address: str, multi: bool) -> None:
+    """NODE-001: a node speaks each connection's negotiated codec: on a MessagePack connection
+    every frame it writes is a MessagePack message (answers and copies), and a message crosses
+    between a MessagePack and a JSON connection unchanged both ways."""
+    r = "NODE-001"
+    mp = NodeWire(address, r, codec="msgpack")
+    js: NodeWire | None = None
+    try:
+        a, b = uid("mp"), uid("js")
+        mp.op(a, "register", r, window=4)
+        if multi:
+            js = _open(address, r)
+        other = js or mp
+        other.op(b, "register", r, window=4)
+        payload = {"text": "d\u00e9j\u00e0 \u2713", "n": [1, -2, 2.5, 1 << 40, None, True], "m": {"k": {}}}
+        there = message("Event", a, b, payload, priority=-3, metadata={"app.k": [1.5, "x"]})
+        back = message("Request", b, a, payload, priority=1000)
+        mp.send(there)
+        other.send(back)
+        _same(other.copy_of(there, r), there, r, "MessagePack to JSON" if multi else "a copy")
+        _same(mp.copy_of(back, r), back, r, "JSON to MessagePack" if multi else "a copy")
+        answer = message("Response", a, b, {"ok": True}, correlation_id=mid(back))
+        mp.send(ack(a, mid(back)), answer)
+        other.send(ack(b, mid(there)))
+        _same(other.answer(back, r), answer, r, "the answer")
+        _check(mp.op(a, "ping", r) == {}, r, "ping on a MessagePack connection")
+        mp.op(a, "unregister", r)
+        other.op(b, "unregister", r)
+    finally:
+        mp.close()
+        if js is not None:
+            js.close()
 
 
 def check_control_ops(address: str, multi: bool) -> None:
@@ -946,6 +1065,7 @@ def check_answer_acks(address: str, multi: bool) -> None:
 #: The checks, by name; :data:`MULTI_ONLY` need several connections to one node.
 CHECKS: dict[str, NodeCheck] = {
     "connections": check_connections,
+    "codecs": check_codecs,
     "control_ops": check_control_ops,
     "answer_form": check_answer_form,
     "submissions": check_submissions,
@@ -975,4 +1095,6 @@ def run_checks(address: str, names: Iterable[str] | None = None, *, multi: bool 
             out[name] = ""
         except AssertionError as e:
             out[name] = str(e) or "failed"
+        except NotOffered as e:
+            out[name] = f"not offered: {e}"
     return out

@@ -130,6 +130,8 @@ class Link:
         self.held: list[bytes] = []
         self.timer: asyncio.TimerHandle | None = None
         self.state: dict[str, Any] = {}
+        self.codec = "json"
+        """The codec the node chose (the welcome's)."""
 
     def write_down(self, frames: Sequence[bytes]) -> None:
         if frames and not self.client.is_closing():
@@ -171,6 +173,8 @@ class Fault:
 
     serial: bool = False
     """Serve one client connection at a time."""
+    json_only: bool = True
+    """Offer the node only the JSON codec (the proxy reads the frames); False: the client's offer."""
 
 
 def _note(link: Link, m: Msg | None) -> None:
@@ -228,14 +232,15 @@ class Proxy:
         self._writers.append(nw)
         link = Link(asyncio.get_running_loop(), cw)
         hello = await cr.readexactly(LEN.unpack(await cr.readexactly(4))[0])
-        try:  # offer the node JSON alone, so that the proxy reads every frame
-            obj = json.loads(hello)
-            obj["codecs"] = ["json"]
-            hello = json.dumps(obj).encode()
-        except (ValueError, TypeError):
-            pass
+        if self.fault.json_only:  # offer the node JSON alone, so that the proxy reads every frame
+            with contextlib.suppress(ValueError, TypeError):
+                obj = json.loads(hello)
+                obj["codecs"] = ["json"]
+                hello = json.dumps(obj).encode()
         nw.write(_frame(hello))
         welcome = await nr.readexactly(LEN.unpack(await nr.readexactly(4))[0])
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            link.codec = str(json.loads(welcome).get("codec") or "json")
         cw.write(_frame(welcome))
         down = asyncio.ensure_future(self._down(nr, link))
         try:
@@ -354,6 +359,22 @@ def _mutant(
 @_mutant(["NODE-001"], ["connections"], "serves one connection at a time (the next waits for the hello)")
 class SerialConnections(Fault):
     serial = True
+
+
+@_mutant(["NODE-001"], ["codecs"], "on a MessagePack connection the node's answers are written in JSON")
+class JsonAnswersOnMsgpack(Fault):
+    json_only = False
+
+    def down(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes]:
+        if link.codec != "msgpack":
+            return [raw]
+        from .node_checks import from_msgpack
+
+        try:
+            data = from_msgpack(raw[4:])
+        except ValueError:
+            return [raw]
+        return [_encode(data)] if _is_reply(data) else [raw]
 
 
 @_mutant(["NODE-002"], ["control_ops"], "a control request the node refuses is answered as a success")
