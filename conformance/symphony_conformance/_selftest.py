@@ -122,6 +122,8 @@ class JobResult:
     failing_cases: list[tuple[str, list[str]]] = field(default_factory=list)
     """(node id, requirement ids) of every failed or errored case."""
     crashed_cases: list[str] = field(default_factory=list)
+    messages: dict[str, str] = field(default_factory=dict)
+    """The failure message of each failing case (its start: what a flaky failure was)."""
     """The failing cases where the implementation raised an exception that is no protocol error."""
     error: str = ""
     cpu: float = 0.0
@@ -165,7 +167,10 @@ class JobResult:
             "cpu": round(self.cpu, 3),
             "caught_by": self.caught_by,
             "failed_requirements": self.failed_requirements,
-            "failing_cases": [{"nodeid": n, "requirements": r} for n, r in self.failing_cases],
+            "failing_cases": [
+                {"nodeid": n, "requirements": r, "message": self.messages.get(n, "")}
+                for n, r in self.failing_cases
+            ],
             "crashed_cases": list(self.crashed_cases),
             "error": self.error,
         }
@@ -255,6 +260,7 @@ def _run_job(job: Job, *, seed: int, hypothesis_profile: str) -> JobResult:
     ]
     failing = [c for c in report["cases"] if c["outcome"] in ("failed", "errored")]
     result.failing_cases = [(c["nodeid"], list(c["requirements"])) for c in failing]
+    result.messages = {c["nodeid"]: str(c.get("message") or "")[:500] for c in failing}
     result.crashed_cases = [c["nodeid"] for c in failing if _crashed(c)]
     return result
 
@@ -304,6 +310,7 @@ def _result_from(job: Job, data: dict[str, Any]) -> JobResult:
         failed_requirements=list(data["failed_requirements"]),
         failing_cases=[(c["nodeid"], list(c["requirements"])) for c in data["failing_cases"]],
         crashed_cases=list(data.get("crashed_cases") or []),
+        messages={c["nodeid"]: str(c.get("message") or "") for c in data["failing_cases"]},
         error=str(data.get("error") or ""),
         cpu=float(data.get("cpu") or 0.0),
     )

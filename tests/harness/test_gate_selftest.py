@@ -122,6 +122,8 @@ def test_a_mutant_declared_to_break_what_its_profile_does_not_catch_survives(
     assert result["status"] == "SURVIVED"
     assert result["exit_code"] == 1
     assert result["failed_requirements"] == ["ROB-007"]
+    assert result["failing_cases"]
+    assert all("ROB-007" in c["message"] for c in result["failing_cases"]), result  # what failed
 
 
 def _result(breaks: tuple[str, ...], code: int, hit: list[str], error: str = "") -> JobResult:
