@@ -7,10 +7,12 @@ settings and a fixed seed, in worker processes: the implementations of
 transport makers of :mod:`symphony_conformance.transport_mutants` with ``--transport`` (its one
 frame-decoder mutant with ``--impl``) on the profile ``transport``, the implementations of
 :mod:`symphony_conformance.security_mutants` with ``--impl`` on the profile ``security``. The
-reference runs once, on every profile of the selected mutants. Each worker is started once and
-runs its share of the jobs in-process, one ``symphony-conformance run`` after the other (a job
-costs what pytest's collection and the profile's tests cost, not a Python start-up); a job of the
-profiles transport or security gets a fresh worker of its own (:func:`isolated`).
+reference runs once per catalogue, on the profiles of its selected mutants. Each worker is
+started once and runs its share of the jobs in-process, one ``symphony-conformance run`` after the
+other (a job costs what pytest's collection and the profile's tests cost, not a Python start-up);
+a job of the profiles transport or security gets a fresh worker of its own (:func:`isolated`).
+``-n N`` is a CPU budget: as many jobs run at a time as their estimated CPU shares fit in N cores
+(:func:`cpu_share`: the transport, security and bus checks mostly wait).
 
 A mutant is *caught* when the run fails and every requirement the mutant declares has a failed
 or errored case; it *survived* when none of them has one (*partly caught* otherwise). A case
@@ -592,8 +594,8 @@ def selftest_command(args: argparse.Namespace, out: TextIO) -> int:
     per_catalogue = Counter(j.catalogue for j in jobs if j.name != REFERENCE)
     spread = ", ".join(f"{c} {per_catalogue[c]}" for c in CATALOGUES if per_catalogue[c])
     print(
-        f"selftest: {len(jobs) - 1} mutants ({spread}) and the reference; seed {args.seed}, "
-        f"Hypothesis profile {args.hypothesis_profile}, {min(args.workers, len(jobs))} worker process(es)",
+        f"selftest: {sum(per_catalogue.values())} mutants ({spread}) and the reference; seed "
+        f"{args.seed}, Hypothesis profile {args.hypothesis_profile}, -n {args.workers} (cores)",
         file=out,
         flush=True,
     )
@@ -643,7 +645,8 @@ def add_selftest_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=min(4, os.cpu_count() or 1),
         metavar="N",
-        help="worker processes (default: the CPU count, at most 4)",
+        help="cores' worth of runs at a time, at most 3N worker processes (default: the CPU count, "
+        "at most 4)",
     )
     p.add_argument(
         "--catalogue",
