@@ -235,7 +235,8 @@ class FdPipe(Pipe):
             self.pause_reading()
             self._sink.eof_received()
             return
-        self._sink.data_received(mv[:n])
+        with mv[:n] as chunk:  # released after the call: a sink keeps no view of the reused buffer
+            self._sink.data_received(chunk)
 
     def write(self, data: bytes) -> None:
         if self._closed:
