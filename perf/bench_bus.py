@@ -18,7 +18,7 @@ Each value is the time per message, so ``1 / median`` is messages per second:
 Cross-process, through a ``symphony-ipc serve`` bus node on a Unix socket (MessagePack): a
 requester here, the node and a responder (perf/_bus_responder.py, window 256) in two child
 processes, started once per pyperf worker process. Every pair travels requester -> node ->
-responder -> node -> requester, with the responder's acknowledgement on the way:
+responder -> node -> requester; the response acknowledges the request (NODE-010):
 
 * ``bus.node.request_rt``: one request at a time (``await client.request("svc", payload)``, a
   payload of 200 bytes of JSON as in bench_transport.py);

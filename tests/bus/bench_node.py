@@ -5,7 +5,7 @@ Run: ``python tests/bus/bench_node.py [-n 5000] [--pipelined 50000] [--window 25
 It starts ``symphony-ipc serve`` on a Unix socket in a temporary directory, a responder process
 (``svc``: a :class:`BusClient` whose handler returns the request's payload) and, in this process,
 a requester ``cli``. Every request travels requester -> node -> responder -> node -> requester as
-envelope messages (MessagePack), with the responder's acknowledgement on the way. Printed:
+envelope messages (MessagePack); the response acknowledges the request (NODE-010). Printed:
 
 * latency: one request at a time (after a warm-up), median and p99 in microseconds;
 * pipelined: ``--inflight`` requests outstanding at once, completed pairs per second;
