@@ -682,8 +682,8 @@ class StreamConnection(Transport):
         ends: returns at the peer's clean end, raises as :meth:`recv_frame` otherwise.
 
         Over file descriptors (:class:`FdPipe`) a dedicated thread does it with blocking system
-        calls, with no event-loop iteration per frame (an echo round trip ~8 us faster over a Unix
-        socket here, see :mod:`._threaded`): ``handler`` then runs in that thread and must not
+        calls, with no event-loop iteration per frame (half the echo server's CPU per round trip,
+        see :mod:`._threaded`): ``handler`` then runs in that thread and must not
         touch the loop; meanwhile only :meth:`close` and :meth:`abort` may be called. Reading stops
         while an answer cannot be written (TRN-013). Other pipes are served from the reader
         callback instead, with the same results.

@@ -3,9 +3,9 @@
 
 An event loop costs a server an iteration per frame: ``epoll_wait``, the selector's and the loop's
 Python code, a handle, before the read even starts. A thread blocked in ``read`` on the connection
-itself wakes straight into it: the echo server's CPU per round trip measured 15-18 us against 28-32
-on a Unix socket, 11 against 17-29 on pipes, on this shared machine. The thread owns the file
-descriptors and the sans-I/O core while it runs; the loop only asks it to stop:
+itself wakes straight into it: the echo server's CPU per round trip measured 16 us against 30 on
+a Unix socket, 12 against 27 on pipes (200-byte messages, a loaded 2-core machine). The thread owns
+the file descriptors and the sans-I/O core while it runs; the loop only asks it to stop:
 
 * softly (``close``): stop reading, finish the write in progress (the flush of TRN-011);
 * hard (``abort``, or ``close`` after :data:`CLOSE_FLUSH_TIMEOUT`): stop now.
