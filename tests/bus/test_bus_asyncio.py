@@ -266,3 +266,42 @@ def test_a_plain_handler_returning_a_coroutine_fails_its_attempts() -> None:
             assert d.reason.value == "HANDLER_FAILED"
 
     run(main)
+
+
+def test_an_answered_request_does_not_rearm_the_loop_timer() -> None:
+    """The shell keeps its asyncio timer when the earliest deadline only moves later (an answered
+    request): the timer polls early and re-arms then; an earlier deadline re-arms at once and
+    fires (BUS-024)."""
+
+    async def main() -> None:
+        async with MessageBus() as bus:
+            bus.register("client")
+            bus.register("server")
+            core = bus.core
+            answers: list[s.Message | None] = []
+            first = s.new_message(REQ, "client", "server")
+            core.submit(first, waiter=answers.append)
+            bus._arm()
+            armed = bus._armed
+            assert armed is not None
+            taken = core.take("server")
+            assert taken is not None
+            core.settle("server", first.header.id, True)
+            core.submit(s.new_message(RESP, "server", "client", correlation_id=first.header.id))
+            core.submit(s.new_message(REQ, "client", "server"), waiter=answers.append)
+            bus._arm()
+            assert bus._armed is armed  # the deadline moved later: the same timer
+            soon = s.new_message(REQ, "client", "server")
+            core.submit(soon, waiter=answers.append, timeout_ns=1_000_000)
+            bus._arm()
+            assert bus._armed is not armed  # an earlier deadline: re-armed
+            for _ in range(1000):
+                if len(answers) == 2:
+                    break
+                await asyncio.sleep(0.005)
+            last = answers[-1]
+            assert last is not None
+            assert last.header.correlation_id == soon.header.id
+            assert last.payload["code"] == "REQUEST_TIMEOUT"
+
+    run(main)

@@ -336,8 +336,9 @@ class MessageBus:
         if not self.auto_timers:
             return
         due = self.core.next_due()
-        if due == self._armed_due:
-            return
+        armed = self._armed_due
+        if armed is not None and (due is None or due >= armed):
+            return  # the armed wake-up comes first: it polls and arms the next one then
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
