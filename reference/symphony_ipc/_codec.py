@@ -456,10 +456,16 @@ def decode_json(data: bytes | bytearray | memoryview | str) -> Message:
         ttl = Ttl(wttl.secs, wttl.nanos)
     payload, metadata = w.payload, w.metadata
     tp = type(payload)
-    if (not (tp is str or payload is None or tp is bool) or metadata) and not _json_values_ok(
-        len(data), payload, metadata
-    ):
-        return _decode_json_slow(data)
+    if metadata or not (tp is str or payload is None or tp is bool):
+        if metadata or len(data) - _MIN_JSON >= _NEST_BYTES:
+            if not _json_values_ok(len(data), payload, metadata):
+                return _decode_json_slow(data)
+        else:  # _json_values_ok's usual case, inlined: a short input, a container payload
+            try:
+                _int_probe(payload)
+            except (OverflowError, TypeError, ValueError, msgspec.EncodeError):
+                if not _values_ok(payload, metadata):
+                    return _decode_json_slow(data)
     mtype = h.message_type
     if cid is None and mtype is RESPONSE:
         raise MissingField("correlation_id", "a Response needs a correlation_id")  # after members: ERR-002

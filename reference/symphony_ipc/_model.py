@@ -211,6 +211,9 @@ def check_message_type(value: object) -> MessageType:
     return t
 
 
+_NO_METADATA: Final[dict[str, Any]] = {}  # shared by builders until metadata() is called: never mutated
+
+
 class MessageBuilder:
     """Fluent builder (seed 000); ``build()`` reports the first missing field (ENV-011)."""
 
@@ -237,7 +240,7 @@ class MessageBuilder:
         self._priority = 0
         self._ttl: Ttl | None = None
         self._correlation_id: str | None = None
-        self._metadata: dict[str, Any] = {}
+        self._metadata = _NO_METADATA
         self._clock = clock
         self._version = CURRENT_VERSION
         self._id: str | None = None
@@ -281,7 +284,10 @@ class MessageBuilder:
         return self
 
     def metadata(self, key: str, value: Any) -> MessageBuilder:
-        self._metadata[check_metadata_key(key)] = value
+        key = check_metadata_key(key)
+        if self._metadata is _NO_METADATA:
+            self._metadata = {}
+        self._metadata[key] = value
         return self
 
     def clock(self, clock: Clock) -> MessageBuilder:
