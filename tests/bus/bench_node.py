@@ -85,9 +85,9 @@ async def measure(
             await cli.request("svc", payload, timeout=60)
 
     cpu0 = [cpu_seconds(p) for p in pids] + [time.process_time()]
-    t0 = time.perf_counter()
+    start = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(inflight)))
-    pairs = pipelined / (time.perf_counter() - t0)
+    pairs = pipelined / (time.perf_counter() - start)
     cpu = [b - a for a, b in zip(cpu0, [cpu_seconds(p) for p in pids] + [time.process_time()], strict=True)]
     await cli.close()
     out = {

@@ -14,7 +14,8 @@ BUS_MD = spec_dir() / "bus.md"
 
 def _requirement_lines() -> list[tuple[str, str, str]]:
     line = re.compile(r"^- \*\*(BUS-\d{3})\*\* \((MUST|SHOULD|MAY), ([a-z-]+)\) ")
-    return [m.groups() for m in map(line.match, BUS_MD.read_text(encoding="utf-8").splitlines()) if m]
+    matches = [m for m in map(line.match, BUS_MD.read_text(encoding="utf-8").splitlines()) if m]
+    return [(m[1], m[2], m[3]) for m in matches]
 
 
 def _error_table() -> dict[str, tuple[str, bool]]:
