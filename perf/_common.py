@@ -37,9 +37,31 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _pass_bench(cmd: list[str], args: Any) -> None:
+    for name in args.bench or ():
+        cmd.extend(("--bench", name))
+
+
 def make_runner(suite: str, **kwargs: Any) -> pyperf.Runner:
-    """A runner whose runs all carry the versions that matter (pyperf adds the machine's)."""
-    runner = pyperf.Runner(**kwargs)
+    """A runner whose runs all carry the versions that matter (pyperf adds the machine's), with a
+    ``-b/--bench NAME`` option (repeatable): run only the benchmarks whose name contains NAME."""
+    runner = pyperf.Runner(add_cmdline_args=_pass_bench, **kwargs)
+    runner.argparser.add_argument(
+        "-b",
+        "--bench",
+        action="append",
+        metavar="NAME",
+        help="run only the benchmarks whose name contains NAME (repeatable; default: all)",
+    )
+    register = runner.bench_time_func
+
+    def bench_time_func(name: str, *args: Any, **kw: Any) -> Any:
+        wanted = runner.args.bench if runner.args is not None else None
+        if wanted and not any(w in name for w in wanted):
+            return None
+        return register(name, *args, **kw)
+
+    runner.bench_time_func = bench_time_func
     md = runner.metadata
     md["perf_suite"] = suite
     for dist in ("symphony-ipc", "msgspec", "msgpack", "pyzmq", "cloudevents"):

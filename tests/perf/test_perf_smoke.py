@@ -249,3 +249,28 @@ def test_check_throughput_and_refusals(tmp_path: Path, capsys: pytest.CaptureFix
         code, _ = _run(_results(tmp_path, {"a": 1e-6}), _targets(tmp_path, bad), capsys=capsys)
         assert code == 2
     assert check.main([str(tmp_path / "absent.json")]) == 2
+
+
+def test_bench_selects_benchmarks_by_name(tmp_path: Path) -> None:
+    """``-b NAME`` (repeatable) runs only the benchmarks whose name contains NAME, in the workers too."""
+    out = tmp_path / "some.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(PERF / "bench_envelope.py"),
+            "--debug-single-value",
+            "--quiet",
+            "-b",
+            "envelope.create",
+            "--bench",
+            "floor.json_encode",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    benches, _ = _suite(out)
+    assert set(benches) == {"envelope.create", "floor.json_encode_dict"}
