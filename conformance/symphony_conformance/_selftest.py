@@ -1,16 +1,18 @@
 """``symphony-conformance selftest``: does the suite catch faults?
 
-Runs the suite against the reference and against every seeded-fault mutant of the three
+Runs the suite against the reference and against every seeded-fault mutant of the four
 catalogues (:data:`CATALOGUES`), each mutant on its own profile only, with quick Hypothesis
 settings and a fixed seed, in worker processes: the implementations of
 :mod:`symphony_conformance.mutants` (the message profiles and the bus) with ``--impl``, the
 transport makers of :mod:`symphony_conformance.transport_mutants` with ``--transport`` (its one
 frame-decoder mutant with ``--impl``) on the profile ``transport``, the implementations of
-:mod:`symphony_conformance.security_mutants` with ``--impl`` on the profile ``security``. The
-reference runs once per catalogue, on the profiles of its selected mutants. Each worker is
-started once and runs its share of the jobs in-process, one ``symphony-conformance run`` after the
-other (a job costs what pytest's collection and the profile's tests cost, not a Python start-up);
-a job of the profiles transport or security gets a fresh worker of its own (:func:`isolated`).
+:mod:`symphony_conformance.security_mutants` with ``--impl`` on the profile ``security``, the
+node proxies of :mod:`symphony_conformance.node_mutants` with ``--impl`` on the profile
+``bus-node``. The reference runs once per catalogue, on the profiles of its selected mutants.
+Each worker is started once and runs its share of the jobs in-process, one ``symphony-conformance
+run`` after the other (a job costs what pytest's collection and the profile's tests cost, not a
+Python start-up); a job of the profiles transport, security or bus-node gets a fresh worker of
+its own (:func:`isolated`).
 ``-n N`` is a CPU budget: as many jobs run at a time as their estimated CPU shares fit in N cores
 (:func:`cpu_share`: the transport, security and bus checks mostly wait).
 
@@ -45,8 +47,9 @@ DEFAULT_HYPOTHESIS_PROFILE: Final = "quick"
 REFERENCE: Final = "reference"
 
 #: The seeded-fault catalogues: ``message`` (:mod:`.mutants`: the message profiles and the bus),
-#: ``transport`` (:mod:`.transport_mutants`), ``security`` (:mod:`.security_mutants`).
-CATALOGUES: Final = ("message", "transport", "security")
+#: ``transport`` (:mod:`.transport_mutants`), ``security`` (:mod:`.security_mutants`), ``bus-node``
+#: (:mod:`.node_mutants`: wire-level proxies in front of the reference's bus node).
+CATALOGUES: Final = ("message", "transport", "security", "bus-node")
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,10 @@ class Entry:
 
 
 def catalogue_entries() -> list[Entry]:
-    """Every mutant of the three catalogues, in catalogue order. ValueError when two share a name
+    """Every mutant of the four catalogues, in catalogue order. ValueError when two share a name
     (``--mutant NAME`` and the results are keyed by name)."""
     from .mutants import CATALOGUE as MESSAGE
+    from .node_mutants import CATALOGUE as NODE
     from .security_mutants import CATALOGUE as SECURITY
     from .transport_mutants import CATALOGUE as TRANSPORT
 
@@ -76,6 +80,7 @@ def catalogue_entries() -> list[Entry]:
         loads = {"transport": t.spec} if t.kind == "transport" else {"impl": t.spec}
         out.append(Entry(t.name, "transport", t.profile, t.breaks, **loads))
     out += [Entry(m.name, "security", m.profile, m.breaks, impl=m.spec) for m in SECURITY.values()]
+    out += [Entry(m.name, "bus-node", m.profile, m.breaks, impl=m.spec) for m in NODE.values()]
     twice = sorted(n for n, k in Counter(e.name for e in out).items() if k > 1)
     if twice:
         raise ValueError(f"mutant name(s) in more than one catalogue: {', '.join(twice)}")
@@ -196,7 +201,7 @@ def jobs_for(
     if unknown:
         raise ValueError(
             f"unknown mutant(s): {', '.join(unknown)}; see symphony_conformance.mutants, "
-            "transport_mutants and security_mutants"
+            "transport_mutants, security_mutants and node_mutants"
         )
     chosen = [
         m
@@ -321,6 +326,7 @@ def _result_from(job: Job, data: dict[str, Any]) -> JobResult:
 #: Rough wall-clock seconds of one mutant's run, by profile (on an idle 2-core machine): only
 #: their order matters, the longest jobs start first so that no long one is left for the end.
 _COST: Final = {
+    "bus-node": 40.0,
     "bus": 15.0,
     "security": 15.0,
     "transport": 8.0,
@@ -334,7 +340,7 @@ _COST: Final = {
 #: The share of a core a run of the profile keeps busy (CPU time over wall-clock time, measured:
 #: the transport, security and bus checks mostly wait, for timeouts, peers and children); 1 for
 #: the others.
-_SHARE: Final = {"security": 0.15, "transport": 0.3, "bus": 0.35, "envelope": 0.7}
+_SHARE: Final = {"bus-node": 0.1, "security": 0.15, "transport": 0.3, "bus": 0.35, "envelope": 0.7}
 
 
 def _cost(job: Job) -> float:
@@ -351,10 +357,10 @@ def cpu_share(job: Job) -> float:
 
 
 def isolated(job: Job) -> bool:
-    """Whether ``job`` gets a worker process of its own: the runs of the profiles transport and
-    security start listeners, threads and child processes, and a worker that ran other jobs before
-    made them several times slower (and once crashed pytest's assertion rewriting)."""
-    return bool({"transport", "security"} & set(job.profiles))
+    """Whether ``job`` gets a worker process of its own: the runs of the profiles transport,
+    security and bus-node start listeners, threads and child processes, and a worker that ran other
+    jobs before made them several times slower (and once crashed pytest's assertion rewriting)."""
+    return bool({"transport", "security", "bus-node"} & set(job.profiles))
 
 
 def _start_worker() -> subprocess.Popen[str]:
@@ -653,7 +659,7 @@ def add_selftest_options(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         choices=CATALOGUES,
-        help="only the mutants of this catalogue (repeatable; default: all three)",
+        help="only the mutants of this catalogue (repeatable; default: all four)",
     )
     p.add_argument(
         "--profile",

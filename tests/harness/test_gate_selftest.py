@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from symphony_conformance import _selftest, security_mutants, transport_mutants
+from symphony_conformance import _selftest, node_mutants, security_mutants, transport_mutants
 from symphony_conformance._selftest import (
     CATALOGUES,
     REFERENCE,
@@ -44,7 +44,7 @@ def test_the_catalogue_spreads_over_every_message_profile() -> None:
         assert m.description
 
 
-def test_selftest_runs_the_transport_and_security_catalogues_too() -> None:
+def test_selftest_runs_the_transport_security_and_node_catalogues_too() -> None:
     entries = catalogue_entries()
     assert {e.catalogue for e in entries} == set(CATALOGUES)
     by_name = {e.name: e for e in entries}
@@ -59,6 +59,9 @@ def test_selftest_runs_the_transport_and_security_catalogues_too() -> None:
         assert by_name[m.name] == Entry(m.name, "security", "security", m.breaks, impl=m.spec)
     assert sum(1 for e in entries if e.catalogue == "transport") >= 7
     assert sum(1 for e in entries if e.catalogue == "security") >= 6
+    for n in node_mutants.CATALOGUE.values():
+        assert by_name[n.name] == Entry(n.name, "bus-node", "bus-node", n.breaks, impl=n.spec)
+    assert sum(1 for e in entries if e.catalogue == "bus-node") >= 10
 
 
 @pytest.mark.slow
@@ -71,6 +74,7 @@ def test_selftest_catches_every_mutant(tmp_path: Path) -> None:
     assert re.search(r"^reference\s+\(7 profiles\)\s+-\s+PASS\s", text, re.M), text  # bus included
     assert re.search(r"^reference\s+transport\s+-\s+PASS\s", text, re.M), text
     assert re.search(r"^reference\s+security\s+-\s+PASS\s", text, re.M), text
+    assert re.search(r"^reference\s+bus-node\s+-\s+PASS\s", text, re.M), text
     entries = catalogue_entries()
     for m in entries:
         line = next((ln for ln in text.splitlines() if ln.startswith(m.name + " ")), "")
@@ -79,7 +83,7 @@ def test_selftest_catches_every_mutant(tmp_path: Path) -> None:
         ), line
         for rid in m.breaks:
             assert rid in line.split("caught", 1)[1]
-    for profile in [*MINIMUM, "bus", "transport", "security"]:
+    for profile in [*MINIMUM, "bus", "transport", "security", "bus-node"]:
         n = sum(1 for m in entries if m.profile == profile)
         assert n
         assert re.search(rf"^  {re.escape(profile)}\s+{n}/{n}\s+\(100%\)", text, re.M), profile
@@ -158,9 +162,10 @@ def test_selection_and_bad_options(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="unknown mutant"):
         jobs_for(names=["no_such_mutant"])
     assert main(["selftest", "--mutant", "no_such_mutant"], out=io.StringIO()) == 2
-    assert main(["selftest", "--profile", "bus-node"], out=io.StringIO()) == 2
+    assert main(["selftest", "--profile", "no-such-profile"], out=io.StringIO()) == 2
+    assert main(["selftest", "--catalogue", "security", "--profile", "ttl"], out=io.StringIO()) == 2
     assert main(["selftest", "-n", "0"], out=io.StringIO()) == 2
-    # the catalogues: --catalogue, --profile and --mutant pick from all three
+    # the catalogues: --catalogue, --profile and --mutant pick from all four
     jobs = jobs_for(catalogues=["security"])
     assert jobs[0] == Job(REFERENCE, REFERENCE, ("security",), catalogue="security")
     assert {j.name for j in jobs[1:]} == set(security_mutants.CATALOGUE)
