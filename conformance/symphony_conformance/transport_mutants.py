@@ -9,7 +9,9 @@ conformance run of the profile ``transport`` against it must exit 1 and name the
 Transport mutants are *makers* (``--transport``): they break a connection (a dropped byte, two
 frames swapped, a leaked descriptor, no back-pressure) or hand the checks a broken reconnecting
 client or pool. One mutant is an implementation (``--impl``) whose frame decoder accepts an
-oversized length. tests/harness/test_transport_profile.py runs them all.
+oversized length. tests/harness/test_transport_profile.py runs them all; the broken connections,
+backoff and pool are public so tests can wrap other transports with them
+(tests/transport/test_transport_faults.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from .transport_checks import AddressMaker
 
 __all__ = [
     "CATALOGUE",
+    "DropsAByte",
+    "NeverReuses",
+    "NoBackPressure",
+    "NoBackoff",
+    "ReordersTwo",
     "TransportMutant",
+    "WrappedTransport",
     "accepts_oversize_length",
     "drop_byte",
     "leak_fd",
@@ -96,7 +104,7 @@ def _mutant(kind: Kind, breaks: Sequence[str], description: str) -> Callable[[F]
 # ---------------------------------------------------------------- broken connections
 
 
-class _Wrapped(Transport):
+class WrappedTransport(Transport):
     """A real connection behind the interface; subclasses break one thing."""
 
     def __init__(self, inner: Transport) -> None:
@@ -132,7 +140,7 @@ class _Wrapped(Transport):
         return self.inner.pending_frames
 
 
-class _DropsAByte(_Wrapped):
+class DropsAByte(WrappedTransport):
     """The third frame a connection sends loses its last byte (the length is written for what is
     sent, so the stream stays in step and the fault is only the lost byte)."""
 
@@ -141,7 +149,7 @@ class _DropsAByte(_Wrapped):
         await self.inner.send_frame(payload[:-1] if self.sent == 3 and len(payload) > 1 else payload)
 
 
-class _ReordersTwo(_Wrapped):
+class ReordersTwo(WrappedTransport):
     """The tenth frame is held back until the eleventh is sent (or 50 ms pass): pipelined frames
     10 and 11 arrive swapped, a lone request is only delayed."""
 
@@ -168,7 +176,7 @@ class _ReordersTwo(_Wrapped):
             self._late = asyncio.ensure_future(self.inner.send_frame(held))
 
 
-class _NoBackPressure(_Wrapped):
+class NoBackPressure(WrappedTransport):
     """send_frame never waits: it queues the frame for a background task, whatever the peer does."""
 
     def __init__(self, inner: Transport) -> None:
@@ -226,12 +234,12 @@ def _leak(maker: MutantMaker, conn: Transport) -> Transport:
 
 @_mutant("transport", ["FRM-007"], "the third frame of every connection loses its last byte")
 def drop_byte() -> MutantMaker:
-    return MutantMaker("drop_byte", lambda _m, c: _DropsAByte(c))
+    return MutantMaker("drop_byte", lambda _m, c: DropsAByte(c))
 
 
 @_mutant("transport", ["FRM-007"], "the tenth frame of a connection is sent after the eleventh")
 def reorder_frames() -> MutantMaker:
-    return MutantMaker("reorder_frames", lambda _m, c: _ReordersTwo(c))
+    return MutantMaker("reorder_frames", lambda _m, c: ReordersTwo(c))
 
 
 @_mutant("transport", ["TRN-016"], "every connection opens a file descriptor it never closes")
@@ -241,13 +249,13 @@ def leak_fd() -> MutantMaker:
 
 @_mutant("transport", ["TRN-013"], "a sender never waits for a peer that does not read")
 def no_back_pressure() -> MutantMaker:
-    return MutantMaker("no_back_pressure", lambda _m, c: _NoBackPressure(c))
+    return MutantMaker("no_back_pressure", lambda _m, c: NoBackPressure(c))
 
 
 # ---------------------------------------------------------------- broken reconnection and pooling
 
 
-class _NoBackoff(Backoff):
+class NoBackoff(Backoff):
     def delay(self, attempt: int, rng: Any) -> float:
         return 0.0
 
@@ -258,7 +266,7 @@ class _NoBackoffMaker(MutantMaker):
     def reconnector(
         self, connect: Callable[[], Awaitable[Transport]], sleep: Callable[[float], Awaitable[None]]
     ) -> ReconnectingClient:
-        return ReconnectingClient(connect, _NoBackoff(max_retries=12), sleep=sleep)
+        return ReconnectingClient(connect, NoBackoff(max_retries=12), sleep=sleep)
 
 
 @_mutant("transport", ["TRN-030"], "the reconnecting client retries without waiting (no backoff)")
@@ -266,7 +274,7 @@ def no_backoff() -> MutantMaker:
     return _NoBackoffMaker("no_backoff")
 
 
-class _NeverReuses(ConnectionPool):
+class NeverReuses(ConnectionPool):
     async def release(self, conn: Transport, *, broken: bool = False) -> None:
         await super().release(conn, broken=True)
 
@@ -275,7 +283,7 @@ class _NeverReusesMaker(MutantMaker):
     """Its pool closes every connection on release: each acquisition opens a new one."""
 
     def pool(self, connect: Callable[[], Awaitable[Transport]], max_size: int) -> ConnectionPool:
-        return _NeverReuses(connect, max_size=max_size)
+        return NeverReuses(connect, max_size=max_size)
 
 
 @_mutant("transport", ["TRN-023"], "the pool closes every released connection instead of reusing it")

@@ -1,17 +1,25 @@
 """Seeded faults: each broken transport, reconnector or pool must make its check fail, with a
-message naming the requirement. This is what shows the checks can bite."""
+message naming the requirement. This is what shows the checks can bite, on other transports than
+the Unix socket ``selftest`` runs them on (the broken connections are the catalogue's own, from
+symphony_conformance.transport_mutants)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from symphony_conformance import transport_checks as tc
 from symphony_conformance.transport_checks import AddressMaker
+from symphony_conformance.transport_mutants import (
+    DropsAByte,
+    NeverReuses,
+    NoBackoff,
+    NoBackPressure,
+    ReordersTwo,
+)
 from symphony_ipc.transport import (
     Backoff,
     ConnectionPool,
@@ -22,92 +30,19 @@ from symphony_ipc.transport import (
 )
 
 
-class Wrapped(Transport):
-    """Delegates everything to a real connection; subclasses break one thing."""
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.address, self.codec, self.peer_version, self.mode = (
-            inner.address,
-            inner.codec,
-            inner.peer_version,
-            inner.mode,
-        )
-        self.sent = 0
-
-    async def send_frame(self, payload: bytes) -> None:
-        await self.inner.send_frame(payload)
-
-    async def recv_frame(self, timeout: float | None = None) -> bytes:
-        return await self.inner.recv_frame(timeout)
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-    def abort(self) -> None:
-        self.inner.abort()
-
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-    @property
-    def is_open(self) -> bool:
-        return self.inner.is_open
-
-    @property
-    def pending_frames(self) -> int:
-        return self.inner.pending_frames
+def LeaksAnFd(inner: Transport) -> Transport:
+    _leaked.append(os.open(os.devnull, os.O_RDONLY))  # open until the test's end (see _close_leaked)
+    return inner
 
 
-class DropsAByte(Wrapped):
-    async def send_frame(self, payload: bytes) -> None:
-        self.sent += 1
-        await self.inner.send_frame(payload[:-1] if self.sent == 3 and len(payload) > 1 else payload)
+_leaked: list[int] = []
 
 
-class ReordersTwo(Wrapped):
-    held: bytes | None = None
-
-    async def send_frame(self, payload: bytes) -> None:
-        self.sent += 1
-        if self.sent == 10:
-            self.held = payload
-            return
-        await self.inner.send_frame(payload)
-        if self.held is not None:
-            held, self.held = self.held, None
-            await self.inner.send_frame(held)
-
-
-class LeaksAnFd(Wrapped):
-    def __init__(self, inner: Transport) -> None:
-        super().__init__(inner)
-        self.fd = os.open(os.devnull, os.O_RDONLY)  # never closed
-
-
-class NoBackPressure(Wrapped):
-    """Sends in the background: send_frame never waits, whatever the peer does."""
-
-    tasks: set[asyncio.Task[None]]
-
-    def __init__(self, inner: Transport) -> None:
-        super().__init__(inner)
-        self.tasks = set()
-        self._chain: asyncio.Future[None] | None = None
-
-    async def send_frame(self, payload: bytes) -> None:
-        prev = self._chain
-
-        async def later() -> None:
-            if prev is not None:
-                await prev
-            await self.inner.send_frame(payload)
-
-        task = asyncio.ensure_future(later())
-        self._chain = task
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+@pytest.fixture(autouse=True)
+def _close_leaked() -> Iterator[None]:
+    yield
+    while _leaked:
+        os.close(_leaked.pop())
 
 
 class FaultyMaker:
@@ -156,11 +91,6 @@ def test_missing_back_pressure_fails_slow_reader(short_dir: str) -> None:
         tc.check_slow_reader(_faulty(short_dir, "memory", NoBackPressure), frames=32)
 
 
-class NoBackoff(Backoff):
-    def delay(self, attempt: int, rng: Any) -> float:
-        return 0.0
-
-
 def _no_backoff(
     connect: Callable[[], Awaitable[Transport]], sleep: Callable[[float], Awaitable[None]]
 ) -> ReconnectingClient:
@@ -183,11 +113,6 @@ def test_reconnector_without_backoff_fails(short_dir: str) -> None:
 def test_reconnector_with_constant_delay_fails(short_dir: str) -> None:
     with pytest.raises(AssertionError, match=r"\[TRN-030\].*do not grow"):
         tc.check_reconnection(AddressMaker("memory", short_dir), restarts=5, reconnector=_constant_delay)
-
-
-class NeverReuses(ConnectionPool):
-    async def release(self, conn: Transport, *, broken: bool = False) -> None:
-        await super().release(conn, broken=True)
 
 
 def test_pool_that_never_reuses_fails(short_dir: str) -> None:
