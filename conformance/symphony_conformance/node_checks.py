@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from ._wirecheck import check as _check
+from ._wirecheck import fail as _fail
+from ._wirecheck import frame as _frame
 from .transport_checks import RawWire
 
-LEN = struct.Struct(">I")
 SYSTEM: Final = "bus:system"
 ACK: Final = "bus:ack"
 UNKNOWN: Final = "bus:unknown"
@@ -69,19 +70,6 @@ NodeCheck = Callable[[str, bool], None]
 
 class NotOffered(Exception):
     """The node does not offer what a check needs (a codec): the case is skipped, not failed."""
-
-
-def _fail(reqs: str, message: str) -> AssertionError:
-    return AssertionError(f"[{reqs}] {message}")
-
-
-def _check(cond: object, reqs: str, message: str) -> None:
-    if not cond:
-        raise _fail(reqs, message)
-
-
-def _frame(payload: bytes) -> bytes:
-    return LEN.pack(len(payload)) + payload
 
 
 def uid(prefix: str) -> str:

@@ -27,10 +27,11 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Literal, TypeVar
+from dataclasses import replace
+from typing import Any, ClassVar, TypeVar
 
 from ._adapters import ReferenceImplementation
+from ._catalogue import ImplMutant
 from ._impl import Capabilities, Endpoint, Implementation, ImplInfo, ImplSkipped
 
 __all__ = ["CATALOGUE", "NodeMutant"]
@@ -41,39 +42,10 @@ ACK = "bus:ack"
 REPLY = "bus.reply"
 
 
-@dataclass(frozen=True)
-class NodeMutant:
-    """One seeded fault: what it breaks and how to load it."""
+class NodeMutant(ImplMutant):
+    """One seeded bus-node fault: what it breaks (on the profile ``bus-node``) and how to load it."""
 
-    name: str
-    breaks: tuple[str, ...]
-    """The requirement ids a run of the profile ``bus-node`` must report as failed."""
-    checks: tuple[str, ...]
-    """The checks of :mod:`.node_checks` that catch it (for a quick ``-k`` run)."""
-    description: str
-    factory: Callable[[], Implementation] = field(compare=False, repr=False)
-    kind: Literal["impl"] = "impl"
     profile: ClassVar[str] = "bus-node"
-    """The profile whose checks must catch it."""
-
-    @property
-    def spec(self) -> str:
-        return f"python:{__name__}:{self.name}"
-
-    @property
-    def args(self) -> list[str]:
-        """The ``symphony-conformance run`` options that load it."""
-        return ["--impl", self.spec, "--profile", "bus-node"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "breaks": list(self.breaks),
-            "checks": list(self.checks),
-            "description": self.description,
-            "args": self.args,
-        }
 
 
 CATALOGUE: dict[str, NodeMutant] = {}

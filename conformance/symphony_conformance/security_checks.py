@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import stat
-import struct
 import subprocess
 import sys
 import threading
@@ -30,9 +29,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ._wirecheck import LEN
+from ._wirecheck import check as _check
+from ._wirecheck import fail as _fail
+from ._wirecheck import frame as _frame
 from .transport_checks import RawWire
 
-LEN = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024
 HELLO_MAX = 4096
 LABEL_SERVER = b"symphony-auth-v1 server"
@@ -41,19 +43,6 @@ LABEL_CLIENT = b"symphony-auth-v1 client"
 
 class NotObservable(Exception):
     """A check cannot see what it needs here (no pid, no other user, no credentials): a skip."""
-
-
-def _fail(reqs: str, message: str) -> AssertionError:
-    return AssertionError(f"[{reqs}] {message}")
-
-
-def _check(cond: object, reqs: str, message: str) -> None:
-    if not cond:
-        raise _fail(reqs, message)
-
-
-def _frame(payload: bytes) -> bytes:
-    return LEN.pack(len(payload)) + payload
 
 
 def _hello(codecs: Iterable[str] = ("json",), version: str = "1.0") -> bytes:

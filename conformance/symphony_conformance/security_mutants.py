@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from dataclasses import replace
+from typing import Any, ClassVar, Final, TypeVar
 
 from symphony_ipc._driver import EchoEndpoints
 from symphony_ipc.security import RateLimit, SecurityPolicy, settings_from_config
 from symphony_ipc.transport import sansio
 
 from ._adapters import ReferenceImplementation
+from ._catalogue import ImplMutant
 from ._impl import Endpoint, Implementation, ImplInfo
 
 __all__ = [
@@ -40,39 +41,10 @@ Settings = tuple[SecurityPolicy, float | None, RateLimit | None]
 Mutation = Callable[[Settings], Settings]
 
 
-@dataclass(frozen=True)
-class SecurityMutant:
-    """One seeded fault: what it breaks and how to load it."""
+class SecurityMutant(ImplMutant):
+    """One seeded security fault: what it breaks (on the profile ``security``) and how to load it."""
 
-    name: str
-    breaks: tuple[str, ...]
-    """The requirement ids a run of the profile ``security`` must report as failed."""
-    checks: tuple[str, ...]
-    """The checks of :mod:`.security_checks` that catch it (for a quick ``-k`` run)."""
-    description: str
-    factory: Callable[[], Implementation] = field(compare=False, repr=False)
-    kind: Literal["impl"] = "impl"
     profile: ClassVar[str] = "security"
-    """The profile whose checks must catch it."""
-
-    @property
-    def spec(self) -> str:
-        return f"python:{__name__}:{self.name}"
-
-    @property
-    def args(self) -> list[str]:
-        """The ``symphony-conformance run`` options that load it."""
-        return ["--impl", self.spec, "--profile", "security"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "breaks": list(self.breaks),
-            "checks": list(self.checks),
-            "description": self.description,
-            "args": self.args,
-        }
 
 
 CATALOGUE: dict[str, SecurityMutant] = {}

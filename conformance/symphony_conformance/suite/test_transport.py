@@ -43,6 +43,10 @@ from .._case import SuiteCase
 from .._impl import TRANSPORTS, Endpoint, ImplError, ImplSkipped
 from .._results import PROP_SKIP
 from .._vectors import Vector, VectorError, load_vectors
+from .._wirecheck import LEN
+from .._wirecheck import check as _check
+from .._wirecheck import fail as _fail
+from .._wirecheck import frame as _frame
 from ..transport_checks import (
     ENDPOINT_CHECKS,
     IN_PROCESS_CHECKS,
@@ -54,26 +58,11 @@ from ..transport_checks import (
     requirements_of,
 )
 
-LEN = struct.Struct(">I")
-
 # ---------------------------------------------------------------- wire checks of this module
 
 
 class NotObservable(Exception):
     """A wire check cannot see what it needs (e.g. the server's descriptors): not the server's fault."""
-
-
-def _fail(reqs: str, message: str) -> AssertionError:
-    return AssertionError(f"[{reqs}] {message}")
-
-
-def _check(cond: object, reqs: str, message: str) -> None:
-    if not cond:
-        raise _fail(reqs, message)
-
-
-def _frame(payload: bytes) -> bytes:
-    return LEN.pack(len(payload)) + payload
 
 
 def _connect(address: str, reqs: str, timeout: float = 10.0) -> RawWire:
