@@ -607,3 +607,69 @@ def test_bus_client_serve_sends_no_acknowledgement_for_answered_requests() -> No
             await svc.close()
 
     run(main)
+
+
+def test_a_long_read_is_answered_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames that arrive together are answered every FLUSH_EVERY frames, not all at the end of the
+    turn: the processes of a pipeline overlap instead of taking turns (bus.node.pipelined)."""
+    from symphony_ipc.bus import _node
+
+    writes: list[int] = []
+    real = _node.NodeConnection._flush
+
+    def flush(self: _node.NodeConnection) -> None:
+        if self._out:
+            writes.append(len(self._out))
+        real(self)
+
+    monkeypatch.setattr(_node.NodeConnection, "_flush", flush)
+    n = 3 * _node.FLUSH_EVERY + 5
+
+    async def main() -> None:
+        async with node() as (_, address):
+            raw = await Raw.open(address)
+            await raw.control("a", "register")
+            writes.clear()
+            pings = [s.new_message(REQ, "a", "bus:system", {"op": "ping"}) for _ in range(n)]
+            assert raw.conn.send_frames_nowait([s.encode(m, "json") for m in pings])  # one write
+            answers = [await raw.recv() for _ in range(n)]
+            assert [a.header.correlation_id for a in answers] == [m.header.id for m in pings]
+            await raw.conn.close()
+
+    run(main)
+    assert sum(writes) == n
+    assert max(writes) <= _node.FLUSH_EVERY
+    assert len(writes) >= 3  # not one write per frame either
+
+
+def test_a_client_writes_a_burst_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client side of the same: messages queued in one turn go out every FLUSH_EVERY."""
+    from symphony_ipc.bus import _client, _node
+
+    writes: list[int] = []
+    real = _client.BusClient._flush
+
+    def flush(self: _client.BusClient) -> None:
+        if self._out:
+            writes.append(len(self._out))
+        real(self)
+
+    monkeypatch.setattr(_client.BusClient, "_flush", flush)
+    n = 3 * _node.FLUSH_EVERY + 5
+
+    async def main() -> None:
+        async with node() as (_, address):
+            got: list[s.Message] = []
+            rx, tx = await BusClient.connect(address, "rx"), await BusClient.connect(address, "tx")
+            async with rx, tx:
+                await rx.subscribe("t")
+                writes.clear()
+                for i in range(n):  # queued without a turn of the loop in between
+                    tx._put(tx.message("topic:t", i))
+                for _ in range(n):
+                    got.append(await rx.receive(timeout=5))
+            assert sorted(payloads(got)) == list(range(n))
+
+    run(main)
+    assert max(writes) <= _node.FLUSH_EVERY
+    assert sum(writes) >= n

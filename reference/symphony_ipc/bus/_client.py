@@ -31,7 +31,7 @@ from .._codec import Codec, decode, encode
 from .._errors import ERROR_CLASSES, EndpointClosed, ErrorCode, ProtocolError, RequestTimeout
 from .._model import Message, MessageType, Ttl, new_message
 from ._core import SYSTEM_SOURCE, TIMEOUT_KEY
-from ._node import ACK_KEY, ACK_TARGET, REPLY_KEY
+from ._node import ACK_KEY, ACK_TARGET, FLUSH_EVERY, REPLY_KEY
 
 if TYPE_CHECKING:
     from ..transport import StreamConnection
@@ -196,10 +196,14 @@ class BusClient:
         return self._blocked
 
     def _queue(self, frame: bytes) -> None:
-        """The frames queued in one turn of the loop go out in one write."""
-        self._out.append(frame)
-        if len(self._out) == 1:
+        """The frames queued in one turn of the loop go out in one write, or every
+        :data:`FLUSH_EVERY` frames (so a node can start on them while this process goes on)."""
+        out = self._out
+        out.append(frame)
+        if len(out) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
+        elif len(out) >= FLUSH_EVERY:
+            self._flush()
 
     def _flush(self) -> None:
         from ..transport import TransportError

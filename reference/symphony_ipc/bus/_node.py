@@ -51,6 +51,10 @@ ACK_KEY: Final = "bus.ack"
 REPLY_KEY: Final = "bus.reply"
 UNKNOWN_TARGET: Final = "bus:unknown"
 DEFAULT_WINDOW: Final = 16
+FLUSH_EVERY: Final = 16
+"""Frames queued in one turn are written at once when this many are waiting, not only at the end
+of the turn: a read that brings hundreds of frames would otherwise hold every answer back until
+the last is handled, and the processes of a pipeline would take turns instead of overlapping."""
 MAX_WINDOW: Final = 1 << 20
 OPS: Final = ("register", "unregister", "subscribe", "unsubscribe", "window", "ping", "stats", "dead_letters")
 
@@ -199,9 +203,12 @@ class NodeConnection:
         """Queue one message; the frames queued in one turn of the loop go out in one write."""
         if self.dead:
             return
-        self._out.append(encode(msg, self.codec))
-        if len(self._out) == 1:
+        out = self._out
+        out.append(encode(msg, self.codec))
+        if len(out) == 1:
             self._loop.call_soon(self._flush)
+        elif len(out) >= FLUSH_EVERY:
+            self._flush()
 
     def _forward(self, msg: Message, wire: _Wire, last: bool) -> None:
         """Queue a copy of an accepted message: the bytes it arrived as when the node has them and
@@ -214,9 +221,12 @@ class NodeConnection:
             frame = encode(msg, self.codec)
         elif last:
             del wire.raw[msg.header.id]
-        self._out.append(frame)
-        if len(self._out) == 1:
+        out = self._out
+        out.append(frame)
+        if len(out) == 1:
             self._loop.call_soon(self._flush)
+        elif len(out) >= FLUSH_EVERY:
+            self._flush()
 
     def _flush(self) -> None:
         from ..transport import TransportError
