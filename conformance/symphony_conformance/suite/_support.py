@@ -4,6 +4,7 @@ strict JSON parsing and the message schema."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 
 from .. import _spec
 from .._data import format_diff, message_diff
-from .._impl import ImplError
+from .._impl import Endpoint, ImplError, ImplSkipped
 
 CURRENT_VERSION: Final = {"major": 1, "minor": 0}
 UUID_A: Final = "0191c3a2-6a4f-4c3e-9a6b-1f2e3d4c5b6a"
@@ -139,3 +140,36 @@ def base_message(**header: Any) -> dict[str, Any]:
 
 def json_bytes(message: Any) -> bytes:
     return json.dumps(message, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+class EndpointCache:
+    """An implementation's endpoints of one role, one per scheme, started on first use and again
+    after a driver restart (a restarted driver lost them). ``role`` None: ``listen(scheme)`` (the
+    echo endpoint); else ``listen(scheme, role=role)``, skipped when ``listen`` takes no role."""
+
+    def __init__(self, role: str | None = None) -> None:
+        self.role = role
+        self._by_scheme: dict[str, tuple[object, int, Endpoint]] = {}
+
+    def get(self, impl: Any, scheme: str) -> Endpoint:
+        restarts = getattr(impl, "restarts", 0)
+        known = self._by_scheme.get(scheme)
+        if known is not None and known[0] is impl and known[1] == restarts:
+            return known[2]
+        listen = getattr(impl, "listen", None)
+        if listen is None:
+            raise ImplSkipped(
+                "the implementation has no listen (symphony_conformance._impl.TransportImplementation)"
+            )
+        if self.role is None:
+            endpoint: Endpoint = listen(scheme)
+        else:
+            try:
+                takes_role = "role" in inspect.signature(listen).parameters
+            except (TypeError, ValueError):
+                takes_role = True
+            if not takes_role:
+                raise ImplSkipped(f"the implementation's listen takes no role: it starts no {self.role}")
+            endpoint = listen(scheme, role=self.role)
+        self._by_scheme[scheme] = (impl, getattr(impl, "restarts", 0), endpoint)
+        return endpoint

@@ -11,15 +11,15 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, NoReturn
 
 import pytest
 
 from .._case import SuiteCase
-from .._impl import TRANSPORTS, Endpoint, ImplSkipped
+from .._impl import TRANSPORTS
 from .._results import PROP_SKIP
 from ..node_checks import CHECKS, MULTI_ONLY, NotOffered, requirements_of
+from ._support import EndpointCache
 
 ROLE = "bus-node"
 
@@ -53,39 +53,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("node_check", params)
 
 
-class _Nodes:
-    """The implementation's bus nodes, one per scheme, started on first use."""
-
-    def __init__(self) -> None:
-        self._by_scheme: dict[str, tuple[object, int, Endpoint]] = {}
-
-    def get(self, impl: Any, scheme: str) -> Endpoint:
-        restarts = getattr(impl, "restarts", 0)  # a driver that restarted lost its nodes
-        known = self._by_scheme.get(scheme)
-        if known is not None and known[0] is impl and known[1] == restarts:
-            return known[2]
-        listen = getattr(impl, "listen", None)
-        if listen is None:
-            raise ImplSkipped(
-                "the implementation has no listen (symphony_conformance._impl.TransportImplementation)"
-            )
-        try:
-            takes_role = "role" in inspect.signature(listen).parameters
-        except (TypeError, ValueError):
-            takes_role = True
-        if not takes_role:
-            raise ImplSkipped("the implementation's listen takes no role: it starts no bus node")
-        endpoint: Endpoint = listen(scheme, role=ROLE)
-        self._by_scheme[scheme] = (impl, getattr(impl, "restarts", 0), endpoint)
-        return endpoint
-
-
 @pytest.fixture(scope="session")
-def symphony_nodes() -> _Nodes:
-    return _Nodes()
+def symphony_nodes() -> EndpointCache:
+    """The implementation's bus nodes, one per scheme."""
+    return EndpointCache(ROLE)
 
 
-def test_node_check(symphony_case: SuiteCase, node_check: tuple[str, str], symphony_nodes: _Nodes) -> None:
+def test_node_check(
+    symphony_case: SuiteCase, node_check: tuple[str, str], symphony_nodes: EndpointCache
+) -> None:
     scheme, name = node_check
     if scheme not in symphony_case.capabilities.transports:
         _skip_capability(symphony_case, f"the implementation offers no endpoint on {scheme}:")

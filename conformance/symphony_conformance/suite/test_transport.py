@@ -57,6 +57,7 @@ from ..transport_checks import (
     compare_framing_outcome,
     requirements_of,
 )
+from ._support import EndpointCache
 
 # ---------------------------------------------------------------- wire checks of this module
 
@@ -413,30 +414,10 @@ def symphony_plugged_transport(pytestconfig: pytest.Config) -> Iterator[Transpor
             close()
 
 
-class _Endpoints:
-    """The implementation's echo endpoints, one per scheme, started on first use."""
-
-    def __init__(self) -> None:
-        self._by_scheme: dict[str, tuple[object, int, Endpoint]] = {}
-
-    def get(self, impl: Any, scheme: str) -> Endpoint:
-        restarts = getattr(impl, "restarts", 0)  # a driver that restarted lost its endpoints
-        known = self._by_scheme.get(scheme)
-        if known is not None and known[0] is impl and known[1] == restarts:
-            return known[2]
-        listen = getattr(impl, "listen", None)
-        if listen is None:
-            raise ImplSkipped(
-                "the implementation has no listen (symphony_conformance._impl.TransportImplementation)"
-            )
-        endpoint: Endpoint = listen(scheme)
-        self._by_scheme[scheme] = (impl, getattr(impl, "restarts", 0), endpoint)
-        return endpoint
-
-
 @pytest.fixture(scope="session")
-def symphony_endpoints() -> _Endpoints:
-    return _Endpoints()
+def symphony_endpoints() -> EndpointCache:
+    """The implementation's echo endpoints, one per scheme."""
+    return EndpointCache()
 
 
 @pytest.fixture
@@ -519,7 +500,7 @@ def test_transport_check(
 
 
 def test_endpoint_check(
-    symphony_case: SuiteCase, endpoint_check: tuple[str, str], symphony_endpoints: _Endpoints
+    symphony_case: SuiteCase, endpoint_check: tuple[str, str], symphony_endpoints: EndpointCache
 ) -> None:
     scheme, name = endpoint_check
     if scheme not in symphony_case.capabilities.transports:
