@@ -24,6 +24,9 @@ from typing import Any
 
 import pyperf
 
+# The payloads of `symphony-conformance latency`, re-exported: both measure the same round trip.
+from symphony_conformance._latency import payload_of_size as payload_of_size
+
 HERE = Path(__file__).resolve().parent
 SKIP_KEY = "perf_skipped"
 SKIP_SEP = " | "
@@ -98,24 +101,6 @@ def parse_skips(text: str) -> dict[str, str]:
         if name:
             out[name] = reason
     return out
-
-
-def payload_of_size(json_size: int) -> dict[str, Any]:
-    """A payload whose JSON is exactly ``json_size`` bytes: a small edit (op, path, range, text)
-    below 1 KiB, a blob (op, path, data) above."""
-    import msgspec
-
-    if json_size >= 1024:
-        base: dict[str, Any] = {"op": "write", "path": "/workspace/build/output.bin", "data": ""}
-        key = "data"
-    else:
-        base = {"op": "update", "path": "/workspace/src/main.rs", "range": [120, 4, 120, 17], "text": ""}
-        key = "text"
-    fill = json_size - len(msgspec.json.encode(base))
-    if fill < 0:
-        raise ValueError(f"a payload is at least {json_size - fill} bytes of JSON")
-    base[key] = "x" * fill
-    return base
 
 
 #: The clock of in-process, CPU-bound benchmarks (the envelope, the in-process bus): the CPU time

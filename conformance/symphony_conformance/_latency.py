@@ -88,7 +88,8 @@ def add_latency_options(p: argparse.ArgumentParser) -> None:
 
 
 def payload_of_size(json_size: int) -> dict[str, Any]:
-    """perf/bench_transport.py's payloads: a small edit (~200 B) or a blob, exactly ``json_size``."""
+    """A payload whose JSON is exactly ``json_size`` bytes: a small edit (op, path, range, text)
+    below 1 KiB, a blob (op, path, data) above (perf/ uses the same)."""
     import msgspec
 
     if json_size >= 1024:
