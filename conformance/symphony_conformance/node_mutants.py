@@ -149,6 +149,14 @@ class Fault:
     """Offer the node only the JSON codec (the proxy reads the frames); False: the client's offer."""
 
 
+def _control_op(m: Msg | None) -> dict[str, Any] | None:
+    """The payload of ``m`` when it is a control request (to bus:system, an object), else None."""
+    if m is None or _h(m).get("target") != SYSTEM:
+        return None
+    p = m.get("payload")
+    return p if isinstance(p, dict) else None
+
+
 def _note(link: Link, m: Msg | None) -> None:
     if m is None:
         return
@@ -436,11 +444,10 @@ class PingOvertakes(Fault):
 @_mutant(["NODE-006"], ["window"], "every window is one wider than registered (window 0 lets a copy out)")
 class WindowPlusOne(Fault):
     def up(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes] | None:
-        p = m.get("payload") if m is not None else None
+        p = _control_op(m)
         if (
             m is not None
-            and _h(m).get("target") == SYSTEM
-            and isinstance(p, dict)
+            and p is not None
             and p.get("op") in ("register", "window")
             and type(p.get("window")) is int
         ):
@@ -513,14 +520,8 @@ class KeepsClosedEndpoints(Fault):
 )
 class AnswerAcksIgnored(Fault):
     def up(self, link: Link, raw: bytes, m: Msg | None) -> list[bytes] | None:
-        p = m.get("payload") if m is not None else None
-        if (
-            m is not None
-            and _h(m).get("target") == SYSTEM
-            and isinstance(p, dict)
-            and p.get("op") == "register"
-            and p.get("answer_acks") is True
-        ):
+        p = _control_op(m)
+        if m is not None and p is not None and p.get("op") == "register" and p.get("answer_acks") is True:
             del p["answer_acks"]
             link.state.setdefault("asked", set()).add(str(_h(m).get("id")))
             return [_encode(m)]
